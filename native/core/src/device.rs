@@ -1,0 +1,30 @@
+//! Device choice. The core never assumes CPU: every tensor is created on the
+//! device chosen here.
+
+use crate::config::DeviceChoice;
+use crate::error::{CoreError, Result};
+use tch::Device;
+
+pub fn resolve(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cuda => {
+            if tch::Cuda::is_available() {
+                Ok(Device::Cuda(0))
+            } else {
+                Err(CoreError::Device(
+                    "device \"cuda\" was requested but libtorch sees no CUDA device (use \"auto\" or \"cpu\")".into(),
+                ))
+            }
+        }
+    }
+}
+
+pub fn describe(device: Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,59 @@
+//! Clean and PGD accuracy on a held-out split, in eval mode (running
+//! BatchNorm statistics), as model selection and the summary report them.
+
+use crate::attacks::pgd::{AttackLoss, Pgd};
+use crate::config::EvalConfig;
+use crate::data::Split;
+use crate::events::EvalResult;
+use crate::models::{Classifier, Mode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+pub fn pgd_of(cfg: &EvalConfig) -> Pgd {
+    Pgd {
+        epsilon: cfg.epsilon,
+        step_size: cfg.step_size,
+        steps: cfg.steps,
+        random_start: cfg.random_start,
+        loss: AttackLoss::CrossEntropy,
+    }
+}
+
+/// Evaluates `net` on (a prefix of) `split`. Returns None if `cancel` was set
+/// before it finished.
+pub fn evaluate(
+    net: &dyn Classifier,
+    split: &Split,
+    cfg: &EvalConfig,
+    epoch: usize,
+    cancel: Option<&AtomicBool>,
+) -> Option<EvalResult> {
+    let started = Instant::now();
+    let n = cfg.max_samples.map_or(split.len(), |m| m.min(split.len()));
+    let attack = pgd_of(cfg);
+    let mut clean = Tensor::zeros([], (Kind::Int64, split.labels.device()));
+    let mut robust = clean.zeros_like();
+    let mut start = 0;
+    while start < n {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        let len = cfg.batch_size.min(n - start);
+        let (x, y) = split.slice(start, len);
+        let clean_logits = tch::no_grad(|| net.forward(&x, &Mode::Eval));
+        clean += clean_logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+        let x_adv = attack.run(net, &x, &y, &Mode::Eval);
+        let adv_logits = tch::no_grad(|| net.forward(&x_adv, &Mode::Eval));
+        robust += adv_logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+        start += len;
+    }
+    Some(EvalResult {
+        epoch,
+        clean_acc: clean.int64_value(&[]) as f64 / n as f64,
+        robust_acc: robust.int64_value(&[]) as f64 / n as f64,
+        attack: attack.name(),
+        samples: n,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,5 @@
+//! Layers tch does not have in the form ST needs.
+
+pub mod batch_norm;
+
+pub use batch_norm::BatchNorm2d;

@@ -1,0 +1,205 @@
+//! The training loop: SGD with momentum and weight decay, a piecewise learning
+//! rate, per-epoch held-out evaluation (clean + PGD), a checkpoint each epoch
+//! plus the best-by-PGD one, typed events, and cancellation within one step.
+
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::data::{augment, Split};
+use crate::device;
+use crate::error::{CoreError, Result};
+use crate::eval::evaluate;
+use crate::events::{CheckpointKind, EvalResult, Event, EventSink, LossParts, RunStatus, TrainSummary};
+use crate::methods::{build_method, PartTensors};
+use crate::models::build_model;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tch::nn::OptimizerConfig;
+use tch::{Kind, Tensor};
+
+/// Raw dataset buffers, as TS hands them over (validated on upload).
+pub struct TrainData<'a> {
+    pub train_images: &'a [u8],
+    pub train_labels: &'a [u8],
+    pub test_images: &'a [u8],
+    pub test_labels: &'a [u8],
+    /// C, H, W of every image.
+    pub shape: [i64; 3],
+}
+
+/// Step events are coalesced to at most one per interval (the UI needs no more).
+const STEP_EVENT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Running sums of an epoch's loss parts, kept on the device.
+#[derive(Default)]
+struct PartSums {
+    ce_adv: Option<Tensor>,
+    ce_benign: Option<Tensor>,
+    ce_col: Option<Tensor>,
+    reg: Option<Tensor>,
+}
+
+impl PartSums {
+    fn add(&mut self, p: &PartTensors, weight: f64) {
+        fn acc(sum: &mut Option<Tensor>, part: &Option<Tensor>, w: f64) {
+            if let Some(v) = part {
+                let v = v.to_kind(Kind::Double) * w;
+                *sum = Some(match sum.take() {
+                    Some(s) => s + v,
+                    None => v,
+                });
+            }
+        }
+        acc(&mut self.ce_adv, &p.ce_adv, weight);
+        acc(&mut self.ce_benign, &p.ce_benign, weight);
+        acc(&mut self.ce_col, &p.ce_col, weight);
+        acc(&mut self.reg, &p.reg, weight);
+    }
+
+    /// Means over `count` samples, read on the host.
+    fn means(&self, count: f64) -> LossParts {
+        let m = |s: &Option<Tensor>| s.as_ref().map(|t| t.double_value(&[]) / count);
+        LossParts { ce_adv: m(&self.ce_adv), ce_benign: m(&self.ce_benign), ce_col: m(&self.ce_col), reg: m(&self.reg) }
+    }
+}
+
+fn better(candidate: &EvalResult, best: &Option<EvalResult>) -> bool {
+    best.as_ref().is_none_or(|b| candidate.robust_acc > b.robust_acc)
+}
+
+/// Runs a whole training job. Returns the summary (also emitted as `Done`);
+/// on cancellation it saves an `interrupted` checkpoint and returns with
+/// status `Cancelled`.
+pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, cancel: &AtomicBool) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let started = Instant::now();
+    if let Some(t) = cfg.threads {
+        tch::set_num_threads(t);
+    }
+    tch::manual_seed(cfg.seed);
+    let device = device::resolve(cfg.device)?;
+    let train_split =
+        Split::from_bytes("train", data.train_images, data.train_labels, data.shape, cfg.num_classes, device)?;
+    let test_split = Split::from_bytes("test", data.test_images, data.test_labels, data.shape, cfg.num_classes, device)?;
+
+    let mut model = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
+    if let Some(path) = &cfg.init_checkpoint {
+        checkpoint::load(&mut model.vs, Path::new(path), &cfg.model)?;
+    }
+    let method = build_method(&cfg.method);
+    let o = &cfg.optimizer;
+    let mut opt = tch::nn::Sgd { momentum: o.momentum, dampening: 0.0, wd: o.weight_decay, nesterov: o.nesterov }
+        .build(&model.vs, o.lr)?;
+
+    let out_dir = PathBuf::from(&cfg.out_dir);
+    let ckpt_path = |kind: &str| out_dir.join(format!("{kind}.safetensors"));
+    let n = train_split.len();
+    let steps_per_epoch = ((n + cfg.batch_size - 1) / cfg.batch_size) as usize;
+    sink.emit(Event::Start {
+        model: cfg.model.clone(),
+        parameters: model.parameter_count(),
+        device: device::describe(device),
+        method: method.name().to_string(),
+        train_size: n,
+        test_size: cfg.eval.max_samples.map_or(test_split.len(), |m| m.min(test_split.len())),
+        epochs: cfg.epochs,
+        steps_per_epoch,
+        start_epoch: 1,
+    });
+
+    let mut summary = TrainSummary {
+        status: RunStatus::Completed,
+        epochs_completed: 0,
+        best: None,
+        last: None,
+        last_checkpoint: None,
+        best_checkpoint: None,
+        seconds: 0.0,
+    };
+    let cancelled = |summary: &mut TrainSummary, sink: &mut dyn EventSink, epoch: usize| -> Result<()> {
+        let path = ckpt_path("interrupted");
+        checkpoint::save(&model.vs, &path)?;
+        sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Interrupted, path: path.display().to_string() });
+        summary.status = RunStatus::Cancelled;
+        summary.last_checkpoint = Some(path.display().to_string());
+        Ok(())
+    };
+
+    'epochs: for epoch in 1..=cfg.epochs {
+        let lr = o.lr_at(epoch);
+        opt.set_lr(lr);
+        let epoch_start = Instant::now();
+        let order = Tensor::randperm(n, (Kind::Int64, device));
+        let mut sums = PartSums::default();
+        let mut loss_sum = 0.0;
+        let mut correct = Tensor::zeros([], (Kind::Int64, device));
+        let mut seen = 0i64;
+        let mut last_event = Instant::now() - STEP_EVENT_INTERVAL;
+        for step in 1..=steps_per_epoch {
+            if cancel.load(Ordering::Relaxed) {
+                cancelled(&mut summary, sink, epoch)?;
+                break 'epochs;
+            }
+            let start = (step as i64 - 1) * cfg.batch_size;
+            let len = cfg.batch_size.min(n - start);
+            let (x, y) = train_split.batch(&order.narrow(0, start, len));
+            let x = augment(&x, &cfg.augment);
+            let out = method.loss(model.net.as_ref(), &x, &y);
+            // Read before stepping so a diverged step never reaches the weights.
+            let loss = out.loss.double_value(&[]);
+            if !loss.is_finite() {
+                return Err(CoreError::NonFiniteLoss { epoch, step, value: loss });
+            }
+            opt.backward_step(&out.loss);
+            loss_sum += loss * len as f64;
+            sums.add(&out.parts, len as f64);
+            correct += out.correct;
+            seen += len;
+            if step == steps_per_epoch || last_event.elapsed() >= STEP_EVENT_INTERVAL {
+                last_event = Instant::now();
+                let secs = epoch_start.elapsed().as_secs_f64();
+                sink.emit(Event::Step {
+                    epoch,
+                    step,
+                    steps_per_epoch,
+                    lr,
+                    loss: loss_sum / seen as f64,
+                    parts: sums.means(seen as f64),
+                    images_per_sec: seen as f64 / secs.max(1e-9),
+                    elapsed_sec: started.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        sink.emit(Event::Epoch {
+            epoch,
+            loss: loss_sum / seen as f64,
+            parts: sums.means(seen as f64),
+            train_acc: correct.int64_value(&[]) as f64 / seen as f64,
+            seconds: train_seconds,
+            images_per_sec: seen as f64 / train_seconds.max(1e-9),
+        });
+
+        let Some(result) = evaluate(model.net.as_ref(), &test_split, &cfg.eval, epoch, Some(cancel)) else {
+            cancelled(&mut summary, sink, epoch)?;
+            break 'epochs;
+        };
+        sink.emit(Event::Eval(result.clone()));
+        let last = ckpt_path("last");
+        checkpoint::save(&model.vs, &last)?;
+        sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Last, path: last.display().to_string() });
+        summary.last_checkpoint = Some(last.display().to_string());
+        if better(&result, &summary.best) {
+            let best = ckpt_path("best");
+            checkpoint::save(&model.vs, &best)?;
+            sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Best, path: best.display().to_string() });
+            summary.best_checkpoint = Some(best.display().to_string());
+            summary.best = Some(result.clone());
+        }
+        summary.last = Some(result);
+        summary.epochs_completed = epoch;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    sink.emit(Event::Done(summary.clone()));
+    Ok(summary)
+}

@@ -1,0 +1,46 @@
+//! Tiny networks and data for fast CPU tests.
+#![allow(dead_code)]
+
+use st_core::models::resnet::ResNet;
+use st_core::models::small_cnn::SmallCnn;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// A ResNet-18-shaped net (BatchNorm everywhere) of width 4 on 3×8×8 inputs.
+pub fn tiny_resnet(kind: Kind) -> (VarStore, ResNet) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let net = ResNet::resnet18(&vs.root(), 3, 5, 4);
+    if kind == Kind::Double {
+        vs.double();
+    }
+    (vs, net)
+}
+
+/// SmallCNN without dropout (so passes are deterministic) and with a
+/// non-zero last layer (so it does not predict uniformly at init).
+pub fn small_cnn_no_dropout() -> (VarStore, SmallCnn) {
+    let vs = VarStore::new(Device::Cpu);
+    let net = SmallCnn::new(&vs.root(), 1, 10, 0.0);
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.starts_with("classifier.fc3") {
+                t.copy_(&(t.randn_like() * 0.1));
+            }
+        }
+    });
+    (vs, net)
+}
+
+pub fn images(n: i64, shape: [i64; 3], kind: Kind) -> Tensor {
+    Tensor::rand([n, shape[0], shape[1], shape[2]], (kind, Device::Cpu))
+}
+
+pub fn labels(n: i64, classes: i64) -> Tensor {
+    Tensor::randint(classes, [n], (Kind::Int64, Device::Cpu))
+}
+
+/// max |a - b| / max(|b|, tiny)
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]).max(1e-12);
+    diff / scale
+}
