@@ -131,47 +131,108 @@ fn check(ok: bool, field: &str, message: &str) -> Result<()> {
 }
 
 fn check_ball(prefix: &str, epsilon: f64, step_size: f64, steps: usize) -> Result<()> {
-    check(epsilon.is_finite() && (0.0..=1.0).contains(&epsilon), &format!("{prefix}.epsilon"), "expected a number in [0, 1]")?;
-    check(step_size.is_finite() && step_size >= 0.0, &format!("{prefix}.stepSize"), "expected a number >= 0")?;
-    check(steps <= 10_000, &format!("{prefix}.steps"), "expected an integer in [0, 10000]")
+    check(
+        epsilon.is_finite() && (0.0..=1.0).contains(&epsilon),
+        &format!("{prefix}.epsilon"),
+        "expected a number in [0, 1]",
+    )?;
+    check(
+        step_size.is_finite() && step_size >= 0.0,
+        &format!("{prefix}.stepSize"),
+        "expected a number >= 0",
+    )?;
+    check(
+        steps <= 10_000,
+        &format!("{prefix}.steps"),
+        "expected an integer in [0, 10000]",
+    )
 }
 
 impl EvalConfig {
     pub fn validate(&self, prefix: &str) -> Result<()> {
         check_ball(prefix, self.epsilon, self.step_size, self.steps)?;
-        check(self.batch_size >= 1, &format!("{prefix}.batchSize"), "expected an integer >= 1")?;
-        check(self.max_samples.is_none_or(|m| m >= 1), &format!("{prefix}.maxSamples"), "expected null or an integer >= 1")
+        check(
+            self.batch_size >= 1,
+            &format!("{prefix}.batchSize"),
+            "expected an integer >= 1",
+        )?;
+        check(
+            self.max_samples.is_none_or(|m| m >= 1),
+            &format!("{prefix}.maxSamples"),
+            "expected null or an integer >= 1",
+        )
     }
 }
 
 impl TrainConfig {
     pub fn from_json(json: &str) -> Result<Self> {
-        let cfg: TrainConfig = serde_json::from_str(json).map_err(|e| CoreError::config("config", e.to_string()))?;
+        let cfg: TrainConfig =
+            serde_json::from_str(json).map_err(|e| CoreError::config("config", e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<()> {
-        check(self.num_classes >= 2, "numClasses", "expected an integer >= 2")?;
+        check(
+            self.num_classes >= 2,
+            "numClasses",
+            "expected an integer >= 2",
+        )?;
         check(self.epochs >= 1, "epochs", "expected an integer >= 1")?;
-        check(self.batch_size >= 1, "batchSize", "expected an integer >= 1")?;
+        check(
+            self.batch_size >= 1,
+            "batchSize",
+            "expected an integer >= 1",
+        )?;
         let o = &self.optimizer;
-        check(o.lr.is_finite() && o.lr > 0.0, "optimizer.lr", "expected a number > 0")?;
-        check((0.0..1.0).contains(&o.momentum), "optimizer.momentum", "expected a number in [0, 1)")?;
-        check(o.weight_decay.is_finite() && o.weight_decay >= 0.0, "optimizer.weightDecay", "expected a number >= 0")?;
-        check(o.gamma.is_finite() && o.gamma > 0.0, "optimizer.gamma", "expected a number > 0")?;
-        check(!o.nesterov || o.momentum > 0.0, "optimizer.nesterov", "nesterov needs momentum > 0")?;
-        check(self.augment.random_crop_padding >= 0, "augment.randomCropPadding", "expected an integer >= 0")?;
+        check(
+            o.lr.is_finite() && o.lr > 0.0,
+            "optimizer.lr",
+            "expected a number > 0",
+        )?;
+        check(
+            (0.0..1.0).contains(&o.momentum),
+            "optimizer.momentum",
+            "expected a number in [0, 1)",
+        )?;
+        check(
+            o.weight_decay.is_finite() && o.weight_decay >= 0.0,
+            "optimizer.weightDecay",
+            "expected a number >= 0",
+        )?;
+        check(
+            o.gamma.is_finite() && o.gamma > 0.0,
+            "optimizer.gamma",
+            "expected a number > 0",
+        )?;
+        check(
+            !o.nesterov || o.momentum > 0.0,
+            "optimizer.nesterov",
+            "nesterov needs momentum > 0",
+        )?;
+        check(
+            self.augment.random_crop_padding >= 0,
+            "augment.randomCropPadding",
+            "expected an integer >= 0",
+        )?;
         self.eval.validate("eval")?;
         match &self.method {
             MethodConfig::St(st) => {
                 check_ball("method", st.epsilon, st.step_size, st.steps)?;
-                check(st.beta.is_finite() && st.beta >= 0.0, "method.beta", "expected a number >= 0")?;
+                check(
+                    st.beta.is_finite() && st.beta >= 0.0,
+                    "method.beta",
+                    "expected a number >= 0",
+                )?;
             }
             MethodConfig::PgdAt(p) => check_ball("method", p.epsilon, p.step_size, p.steps)?,
             MethodConfig::Natural {} => {}
         }
         check(!self.out_dir.is_empty(), "outDir", "expected a folder path")?;
-        check(self.threads.is_none_or(|t| t >= 1), "threads", "expected null or an integer >= 1")
+        check(
+            self.threads.is_none_or(|t| t >= 1),
+            "threads",
+            "expected null or an integer >= 1",
+        )
     }
 }

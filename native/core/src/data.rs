@@ -26,7 +26,9 @@ impl Split {
     ) -> Result<Self> {
         let per_image: i64 = shape.iter().product();
         if per_image <= 0 {
-            return Err(CoreError::InvalidData(format!("{what}: image shape {shape:?} must be positive")));
+            return Err(CoreError::InvalidData(format!(
+                "{what}: image shape {shape:?} must be positive"
+            )));
         }
         let n = labels.len() as i64;
         if n == 0 {
@@ -40,13 +42,21 @@ impl Split {
                 n * per_image
             )));
         }
-        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l as i64 >= num_classes) {
+        if let Some((i, &l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l as i64 >= num_classes)
+        {
             return Err(CoreError::InvalidData(format!(
                 "{what}: label {l} at index {i} is outside 0..{num_classes}"
             )));
         }
-        let images = Tensor::from_slice(images).view([n, shape[0], shape[1], shape[2]]).to_device(device);
-        let labels = Tensor::from_slice(labels).to_kind(Kind::Int64).to_device(device);
+        let images = Tensor::from_slice(images)
+            .view([n, shape[0], shape[1], shape[2]])
+            .to_device(device);
+        let labels = Tensor::from_slice(labels)
+            .to_kind(Kind::Int64)
+            .to_device(device);
         Ok(Split { images, labels })
     }
 
@@ -61,7 +71,10 @@ impl Split {
     /// The first `n` samples (a view).
     pub fn prefix(&self, n: i64) -> Split {
         let n = n.min(self.len());
-        Split { images: self.images.narrow(0, 0, n), labels: self.labels.narrow(0, 0, n) }
+        Split {
+            images: self.images.narrow(0, 0, n),
+            labels: self.labels.narrow(0, 0, n),
+        }
     }
 
     /// Batch `index` (int64 indices on the device) as floats in [0,1].
@@ -110,17 +123,28 @@ mod tests {
 
     #[test]
     fn rejects_wrong_lengths_and_labels() {
-        let e = Split::from_bytes("train", &bytes(10), &[0, 1], [1, 2, 2], 10, Device::Cpu).err().unwrap();
-        assert!(e.to_string().contains("train: 10 image bytes for 2 labels"), "{e}");
-        let e = Split::from_bytes("test", &bytes(8), &[0, 12], [1, 2, 2], 10, Device::Cpu).err().unwrap();
+        let e = Split::from_bytes("train", &bytes(10), &[0, 1], [1, 2, 2], 10, Device::Cpu)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("train: 10 image bytes for 2 labels"),
+            "{e}"
+        );
+        let e = Split::from_bytes("test", &bytes(8), &[0, 12], [1, 2, 2], 10, Device::Cpu)
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("label 12 at index 1"), "{e}");
     }
 
     #[test]
     fn batches_are_scaled_to_unit_range() {
-        let s = Split::from_bytes("t", &[0, 255, 51, 102], &[3], [1, 2, 2], 10, Device::Cpu).unwrap();
+        let s =
+            Split::from_bytes("t", &[0, 255, 51, 102], &[3], [1, 2, 2], 10, Device::Cpu).unwrap();
         let (x, y) = s.slice(0, 1);
-        assert_eq!(Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(), vec![0.0, 1.0, 0.2, 0.4]);
+        assert_eq!(
+            Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(),
+            vec![0.0, 1.0, 0.2, 0.4]
+        );
         assert_eq!(y.int64_value(&[0]), 3);
     }
 
@@ -128,7 +152,10 @@ mod tests {
     fn crop_is_a_shifted_window_of_the_padded_image_and_flip_mirrors() {
         tch::manual_seed(3);
         let x = Tensor::arange(2 * 3 * 5 * 5, (Kind::Float, Device::Cpu)).view([2, 3, 5, 5]) + 1.0;
-        let cfg = AugmentConfig { random_crop_padding: 2, horizontal_flip: true };
+        let cfg = AugmentConfig {
+            random_crop_padding: 2,
+            horizontal_flip: true,
+        };
         let out = augment(&x, &cfg);
         assert_eq!(out.size(), vec![2, 3, 5, 5]);
         let padded = x.constant_pad_nd([2, 2, 2, 2]);
@@ -139,7 +166,10 @@ mod tests {
                     win.equal(&out.get(i)) || win.flip([2]).equal(&out.get(i))
                 })
             });
-            assert!(found, "sample {i} is not a (flipped) window of its padded image");
+            assert!(
+                found,
+                "sample {i} is not a (flipped) window of its padded image"
+            );
         }
     }
 }

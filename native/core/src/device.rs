@@ -28,3 +28,8 @@ pub fn describe(device: Device) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// The libtorch version this build runs on (tch 0.24 pairs with 2.11.0).
+pub fn libtorch_version() -> &'static str {
+    "2.11.0"
+}

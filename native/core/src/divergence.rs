@@ -31,10 +31,13 @@ pub fn reg_per_sample(reg: Reg, logits_a: &Tensor, logits_b: &Tensor) -> Tensor 
         Reg::Symmkl => 0.5 * (kl_per_sample(&lq.detach(), &lp) + kl_per_sample(&lp.detach(), &lq)),
         Reg::Js => {
             // log m = log((p + q) / 2), computed in log space for stability.
-            let log_m = Tensor::stack(&[&lp, &lq], 0).logsumexp([0], false) - std::f64::consts::LN_2;
+            let log_m =
+                Tensor::stack(&[&lp, &lq], 0).logsumexp([0], false) - std::f64::consts::LN_2;
             0.5 * (kl_per_sample(&lp, &log_m) + kl_per_sample(&lq, &log_m))
         }
-        Reg::L2 => (lp.exp() - lq.exp()).square().sum_dim_intlist(-1, false, None::<Kind>),
+        Reg::L2 => (lp.exp() - lq.exp())
+            .square()
+            .sum_dim_intlist(-1, false, None::<Kind>),
     }
 }
 
@@ -54,7 +57,9 @@ mod tests {
 
     fn logits_of(p: &[f64]) -> Tensor {
         // log p is a valid logit vector for p.
-        Tensor::from_slice(&p.iter().map(|v| v.ln()).collect::<Vec<_>>()).to_kind(Kind::Double).view([1, -1])
+        Tensor::from_slice(&p.iter().map(|v| v.ln()).collect::<Vec<_>>())
+            .to_kind(Kind::Double)
+            .view([1, -1])
     }
 
     const P: [f64; 4] = [0.7, 0.1, 0.15, 0.05];
@@ -67,14 +72,22 @@ mod tests {
     #[test]
     fn symmkl_matches_closed_form() {
         let want = 0.5 * (kl(&P, &Q) + kl(&Q, &P));
-        assert!((value(Reg::Symmkl) - want).abs() < 1e-6, "{} vs {want}", value(Reg::Symmkl));
+        assert!(
+            (value(Reg::Symmkl) - want).abs() < 1e-6,
+            "{} vs {want}",
+            value(Reg::Symmkl)
+        );
     }
 
     #[test]
     fn js_matches_closed_form() {
         let m: Vec<f64> = P.iter().zip(&Q).map(|(a, b)| 0.5 * (a + b)).collect();
         let want = 0.5 * (kl(&P, &m) + kl(&Q, &m));
-        assert!((value(Reg::Js) - want).abs() < 1e-6, "{} vs {want}", value(Reg::Js));
+        assert!(
+            (value(Reg::Js) - want).abs() < 1e-6,
+            "{} vs {want}",
+            value(Reg::Js)
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum CoreError {
 
     /// Training diverged; the last good checkpoint is left untouched.
     #[error("loss became {value} at epoch {epoch}, step {step}; stopped without overwriting checkpoints (try a lower learning rate or beta)")]
-    NonFiniteLoss { epoch: usize, step: usize, value: f64 },
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        value: f64,
+    },
 
     #[error("device: {0}")]
     Device(String),
@@ -38,7 +42,10 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        CoreError::InvalidConfig { field: field.into(), message: message.into() }
+        CoreError::InvalidConfig {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A stable, machine-readable code for each kind of failure.

@@ -42,7 +42,10 @@ pub fn evaluate(
         let len = cfg.batch_size.min(n - start);
         let (x, y) = split.slice(start, len);
         let clean_logits = tch::no_grad(|| net.forward(&x, &Mode::Eval));
-        clean += clean_logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+        clean += clean_logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64);
         let x_adv = attack.run(net, &x, &y, &Mode::Eval);
         let adv_logits = tch::no_grad(|| net.forward(&x_adv, &Mode::Eval));
         robust += adv_logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
@@ -56,4 +59,24 @@ pub fn evaluate(
         samples: n,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Loads a checkpoint into a fresh `model` and evaluates it on one split.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_checkpoint(
+    checkpoint_path: &str,
+    model: &str,
+    num_classes: i64,
+    images: &[u8],
+    labels: &[u8],
+    shape: [i64; 3],
+    cfg: &EvalConfig,
+    device: crate::config::DeviceChoice,
+) -> crate::Result<EvalResult> {
+    cfg.validate("eval")?;
+    let device = crate::device::resolve(device)?;
+    let split = Split::from_bytes("eval", images, labels, shape, num_classes, device)?;
+    let mut m = crate::models::build_model(model, num_classes, shape, device)?;
+    crate::checkpoint::load(&mut m.vs, std::path::Path::new(checkpoint_path), model)?;
+    Ok(evaluate(m.net.as_ref(), &split, cfg, 0, None).expect("not cancellable"))
 }

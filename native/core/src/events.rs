@@ -93,7 +93,11 @@ pub enum Event {
     },
     Eval(EvalResult),
     #[serde(rename_all = "camelCase")]
-    Checkpoint { epoch: usize, kind: CheckpointKind, path: String },
+    Checkpoint {
+        epoch: usize,
+        kind: CheckpointKind,
+        path: String,
+    },
     Done(TrainSummary),
 }
 

@@ -8,7 +8,9 @@ use crate::data::{augment, Split};
 use crate::device;
 use crate::error::{CoreError, Result};
 use crate::eval::evaluate;
-use crate::events::{CheckpointKind, EvalResult, Event, EventSink, LossParts, RunStatus, TrainSummary};
+use crate::events::{
+    CheckpointKind, EvalResult, Event, EventSink, LossParts, RunStatus, TrainSummary,
+};
 use crate::methods::{build_method, PartTensors};
 use crate::models::build_model;
 use std::path::{Path, PathBuf};
@@ -59,18 +61,29 @@ impl PartSums {
     /// Means over `count` samples, read on the host.
     fn means(&self, count: f64) -> LossParts {
         let m = |s: &Option<Tensor>| s.as_ref().map(|t| t.double_value(&[]) / count);
-        LossParts { ce_adv: m(&self.ce_adv), ce_benign: m(&self.ce_benign), ce_col: m(&self.ce_col), reg: m(&self.reg) }
+        LossParts {
+            ce_adv: m(&self.ce_adv),
+            ce_benign: m(&self.ce_benign),
+            ce_col: m(&self.ce_col),
+            reg: m(&self.reg),
+        }
     }
 }
 
 fn better(candidate: &EvalResult, best: &Option<EvalResult>) -> bool {
-    best.as_ref().is_none_or(|b| candidate.robust_acc > b.robust_acc)
+    best.as_ref()
+        .is_none_or(|b| candidate.robust_acc > b.robust_acc)
 }
 
 /// Runs a whole training job. Returns the summary (also emitted as `Done`);
 /// on cancellation it saves an `interrupted` checkpoint and returns with
 /// status `Cancelled`.
-pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, cancel: &AtomicBool) -> Result<TrainSummary> {
+pub fn train(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    sink: &mut dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<TrainSummary> {
     cfg.validate()?;
     let started = Instant::now();
     if let Some(t) = cfg.threads {
@@ -78,9 +91,22 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
     }
     tch::manual_seed(cfg.seed);
     let device = device::resolve(cfg.device)?;
-    let train_split =
-        Split::from_bytes("train", data.train_images, data.train_labels, data.shape, cfg.num_classes, device)?;
-    let test_split = Split::from_bytes("test", data.test_images, data.test_labels, data.shape, cfg.num_classes, device)?;
+    let train_split = Split::from_bytes(
+        "train",
+        data.train_images,
+        data.train_labels,
+        data.shape,
+        cfg.num_classes,
+        device,
+    )?;
+    let test_split = Split::from_bytes(
+        "test",
+        data.test_images,
+        data.test_labels,
+        data.shape,
+        cfg.num_classes,
+        device,
+    )?;
 
     let mut model = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
     if let Some(path) = &cfg.init_checkpoint {
@@ -88,8 +114,13 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
     }
     let method = build_method(&cfg.method);
     let o = &cfg.optimizer;
-    let mut opt = tch::nn::Sgd { momentum: o.momentum, dampening: 0.0, wd: o.weight_decay, nesterov: o.nesterov }
-        .build(&model.vs, o.lr)?;
+    let mut opt = tch::nn::Sgd {
+        momentum: o.momentum,
+        dampening: 0.0,
+        wd: o.weight_decay,
+        nesterov: o.nesterov,
+    }
+    .build(&model.vs, o.lr)?;
 
     let out_dir = PathBuf::from(&cfg.out_dir);
     let ckpt_path = |kind: &str| out_dir.join(format!("{kind}.safetensors"));
@@ -101,7 +132,10 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
         device: device::describe(device),
         method: method.name().to_string(),
         train_size: n,
-        test_size: cfg.eval.max_samples.map_or(test_split.len(), |m| m.min(test_split.len())),
+        test_size: cfg
+            .eval
+            .max_samples
+            .map_or(test_split.len(), |m| m.min(test_split.len())),
         epochs: cfg.epochs,
         steps_per_epoch,
         start_epoch: 1,
@@ -116,14 +150,19 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
         best_checkpoint: None,
         seconds: 0.0,
     };
-    let cancelled = |summary: &mut TrainSummary, sink: &mut dyn EventSink, epoch: usize| -> Result<()> {
-        let path = ckpt_path("interrupted");
-        checkpoint::save(&model.vs, &path)?;
-        sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Interrupted, path: path.display().to_string() });
-        summary.status = RunStatus::Cancelled;
-        summary.last_checkpoint = Some(path.display().to_string());
-        Ok(())
-    };
+    let cancelled =
+        |summary: &mut TrainSummary, sink: &mut dyn EventSink, epoch: usize| -> Result<()> {
+            let path = ckpt_path("interrupted");
+            checkpoint::save(&model.vs, &path)?;
+            sink.emit(Event::Checkpoint {
+                epoch,
+                kind: CheckpointKind::Interrupted,
+                path: path.display().to_string(),
+            });
+            summary.status = RunStatus::Cancelled;
+            summary.last_checkpoint = Some(path.display().to_string());
+            Ok(())
+        };
 
     'epochs: for epoch in 1..=cfg.epochs {
         let lr = o.lr_at(epoch);
@@ -148,7 +187,11 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
             // Read before stepping so a diverged step never reaches the weights.
             let loss = out.loss.double_value(&[]);
             if !loss.is_finite() {
-                return Err(CoreError::NonFiniteLoss { epoch, step, value: loss });
+                return Err(CoreError::NonFiniteLoss {
+                    epoch,
+                    step,
+                    value: loss,
+                });
             }
             opt.backward_step(&out.loss);
             loss_sum += loss * len as f64;
@@ -180,19 +223,33 @@ pub fn train(cfg: &TrainConfig, data: &TrainData, sink: &mut dyn EventSink, canc
             images_per_sec: seen as f64 / train_seconds.max(1e-9),
         });
 
-        let Some(result) = evaluate(model.net.as_ref(), &test_split, &cfg.eval, epoch, Some(cancel)) else {
+        let Some(result) = evaluate(
+            model.net.as_ref(),
+            &test_split,
+            &cfg.eval,
+            epoch,
+            Some(cancel),
+        ) else {
             cancelled(&mut summary, sink, epoch)?;
             break 'epochs;
         };
         sink.emit(Event::Eval(result.clone()));
         let last = ckpt_path("last");
         checkpoint::save(&model.vs, &last)?;
-        sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Last, path: last.display().to_string() });
+        sink.emit(Event::Checkpoint {
+            epoch,
+            kind: CheckpointKind::Last,
+            path: last.display().to_string(),
+        });
         summary.last_checkpoint = Some(last.display().to_string());
         if better(&result, &summary.best) {
             let best = ckpt_path("best");
             checkpoint::save(&model.vs, &best)?;
-            sink.emit(Event::Checkpoint { epoch, kind: CheckpointKind::Best, path: best.display().to_string() });
+            sink.emit(Event::Checkpoint {
+                epoch,
+                kind: CheckpointKind::Best,
+                path: best.display().to_string(),
+            });
             summary.best_checkpoint = Some(best.display().to_string());
             summary.best = Some(result.clone());
         }

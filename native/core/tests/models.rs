@@ -30,7 +30,12 @@ fn tensor_names_follow_pytorch() {
     }
     let m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
     let vars = m.vs.variables();
-    for name in ["feature_extractor.conv1.weight", "feature_extractor.conv4.bias", "classifier.fc1.weight", "classifier.fc3.bias"] {
+    for name in [
+        "feature_extractor.conv1.weight",
+        "feature_extractor.conv4.bias",
+        "classifier.fc1.weight",
+        "classifier.fc3.bias",
+    ] {
         assert!(vars.contains_key(name), "missing {name}");
     }
     assert_eq!(vars.len(), 14);
@@ -41,9 +46,22 @@ fn forward_shapes_and_wrong_input_shape_is_refused() {
     let m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
     let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
     assert_eq!(m.net.forward(&x, &Mode::Eval).size(), vec![3, 10]);
-    assert_eq!(m.net.forward(&x, &Mode::Train(Branches::single(true))).size(), vec![3, 10]);
-    let e = build_model("resnet18", 10, [1, 28, 28], Device::Cpu).err().unwrap();
-    assert!(e.to_string().contains("resnet18 is built for inputs [3, 32, 32]"), "{e}");
-    let e = build_model("vgg", 10, [1, 28, 28], Device::Cpu).err().unwrap();
+    assert_eq!(
+        m.net
+            .forward(&x, &Mode::Train(Branches::single(true)))
+            .size(),
+        vec![3, 10]
+    );
+    let e = build_model("resnet18", 10, [1, 28, 28], Device::Cpu)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .contains("resnet18 is built for inputs [3, 32, 32]"),
+        "{e}"
+    );
+    let e = build_model("vgg", 10, [1, 28, 28], Device::Cpu)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("unknown model \"vgg\""), "{e}");
 }

@@ -5,17 +5,29 @@ mod common;
 use common::*;
 use st_core::config::{Branches as BranchMode, StConfig};
 use st_core::divergence::{reg_loss, Reg};
-use st_core::methods::st::{forward_branches, pick, select, SqueezeTraining, SLOT_ADV, SLOT_BENIGN, SLOT_COL};
+use st_core::methods::st::{
+    forward_branches, pick, select, SqueezeTraining, SLOT_ADV, SLOT_BENIGN, SLOT_COL,
+};
 use st_core::methods::Method;
 use st_core::models::{Branches, Classifier, Mode};
 use tch::{nn::VarStore, Kind, Tensor};
 
 fn cfg(branches: BranchMode, reg: Reg) -> StConfig {
-    StConfig { reg, beta: 6.0, epsilon: 8.0 / 255.0, step_size: 2.0 / 255.0, steps: 3, branches }
+    StConfig {
+        reg,
+        beta: 6.0,
+        epsilon: 8.0 / 255.0,
+        step_size: 2.0 / 255.0,
+        steps: 3,
+        branches,
+    }
 }
 
 fn p_true(logits: &Tensor, y: &Tensor) -> Tensor {
-    logits.softmax(-1, None::<Kind>).gather(1, &y.view([-1, 1]), false).squeeze_dim(1)
+    logits
+        .softmax(-1, None::<Kind>)
+        .gather(1, &y.view([-1, 1]), false)
+        .squeeze_dim(1)
 }
 
 #[test]
@@ -27,8 +39,14 @@ fn selection_orders_adv_benign_col_and_breaks_ties_towards_benign() {
     let col = Tensor::from_slice(&[2.0f32, 0.0, 1.0, 0.0]).view([2, 2]);
     let adv = Tensor::from_slice(&[-2.0f32, 0.0, 1.0, 0.0]).view([2, 2]);
     let s = select(&benign, &col, &adv, &y);
-    assert_eq!(Vec::<i64>::try_from(&s.adv).unwrap(), vec![SLOT_ADV, SLOT_BENIGN]);
-    assert_eq!(Vec::<i64>::try_from(&s.col).unwrap(), vec![SLOT_COL, SLOT_BENIGN]);
+    assert_eq!(
+        Vec::<i64>::try_from(&s.adv).unwrap(),
+        vec![SLOT_ADV, SLOT_BENIGN]
+    );
+    assert_eq!(
+        Vec::<i64>::try_from(&s.col).unwrap(),
+        vec![SLOT_COL, SLOT_BENIGN]
+    );
     let picked = pick([&benign, &col, &adv], &s.col);
     assert!(picked.equal(&Tensor::from_slice(&[2.0f32, 0.0, 1.0, 0.0]).view([2, 2])));
 }
@@ -45,17 +63,34 @@ fn inner_points_stay_in_the_ball_and_unit_box_and_selection_is_ordered() {
         let (x_adv, x_col) = st.inner(&net, &x, &y);
         for (name, p) in [("x_adv", &x_adv), ("x_col", &x_col)] {
             let dist = (p - &x).abs().max().double_value(&[]);
-            assert!(dist <= c.epsilon + 1e-6, "{reg:?} {name} leaves the ball: {dist}");
-            assert!(p.min().double_value(&[]) >= 0.0 && p.max().double_value(&[]) <= 1.0, "{name} leaves [0,1]");
+            assert!(
+                dist <= c.epsilon + 1e-6,
+                "{reg:?} {name} leaves the ball: {dist}"
+            );
+            assert!(
+                p.min().double_value(&[]) >= 0.0 && p.max().double_value(&[]) <= 1.0,
+                "{name} leaves [0,1]"
+            );
         }
         // After selection from the final triplet: p(y|x_adv) <= p(y|x) <= p(y|x_col).
-        let out = forward_branches(&net, &[&x, &x_adv, &x_col], &[false, false, false], BranchMode::Separate);
+        let out = forward_branches(
+            &net,
+            &[&x, &x_adv, &x_col],
+            &[false, false, false],
+            BranchMode::Separate,
+        );
         let s = select(&out[0], &out[2], &out[1], &y);
         let upper = pick([&out[0], &out[2], &out[1]], &s.adv);
         let lower = pick([&out[0], &out[2], &out[1]], &s.col);
         let (pu, pb, pl) = (p_true(&upper, &y), p_true(&out[0], &y), p_true(&lower, &y));
-        assert!(bool::try_from(pu.le_tensor(&pb).all()).unwrap(), "{reg:?}: p(y|x_adv) > p(y|x)");
-        assert!(bool::try_from(pb.le_tensor(&pl).all()).unwrap(), "{reg:?}: p(y|x) > p(y|x_col)");
+        assert!(
+            bool::try_from(pu.le_tensor(&pb).all()).unwrap(),
+            "{reg:?}: p(y|x_adv) > p(y|x)"
+        );
+        assert!(
+            bool::try_from(pb.le_tensor(&pl).all()).unwrap(),
+            "{reg:?}: p(y|x) > p(y|x_col)"
+        );
         // And the search did something: the discrepancy grew from the start.
         assert!(reg_loss(reg, &upper, &lower).double_value(&[]) > 0.0);
     }
@@ -69,7 +104,12 @@ fn inner_steps_increase_the_discrepancy() {
     let y = labels(32, 10);
     let gap = |steps: usize| {
         tch::manual_seed(5);
-        let st = SqueezeTraining::new(StConfig { steps, epsilon: 0.3, step_size: 0.05, ..cfg(BranchMode::Separate, Reg::Symmkl) });
+        let st = SqueezeTraining::new(StConfig {
+            steps,
+            epsilon: 0.3,
+            step_size: 0.05,
+            ..cfg(BranchMode::Separate, Reg::Symmkl)
+        });
         let (xa, xc) = st.inner(&net, &x, &y);
         let out = forward_branches(&net, &[&xa, &xc], &[false, false], BranchMode::Separate);
         reg_loss(Reg::Symmkl, &out[0], &out[1]).double_value(&[])
@@ -82,7 +122,10 @@ fn inner_steps_increase_the_discrepancy() {
 fn batched_forward_and_input_gradients_equal_separate_passes() {
     tch::manual_seed(3);
     let (_vs, net) = tiny_resnet(Kind::Float);
-    let (xa, xc) = (images(8, [3, 8, 8], Kind::Float), images(8, [3, 8, 8], Kind::Float));
+    let (xa, xc) = (
+        images(8, [3, 8, 8], Kind::Float),
+        images(8, [3, 8, 8], Kind::Float),
+    );
     let run = |mode: BranchMode| {
         let a = xa.copy().set_requires_grad(true);
         let c = xc.copy().set_requires_grad(true);
@@ -93,9 +136,15 @@ fn batched_forward_and_input_gradients_equal_separate_passes() {
     };
     let (b0, b1, bl, bg) = run(BranchMode::Batched);
     let (s0, s1, sl, sg) = run(BranchMode::Separate);
-    assert!(rel_err(&b0, &s0) < 1e-5 && rel_err(&b1, &s1) < 1e-5, "logits differ");
+    assert!(
+        rel_err(&b0, &s0) < 1e-5 && rel_err(&b1, &s1) < 1e-5,
+        "logits differ"
+    );
     assert!(rel_err(&bl, &sl) < 1e-5, "loss differs");
-    assert!(rel_err(&bg[0], &sg[0]) < 1e-5 && rel_err(&bg[1], &sg[1]) < 1e-5, "input gradients differ");
+    assert!(
+        rel_err(&bg[0], &sg[0]) < 1e-5 && rel_err(&bg[1], &sg[1]) < 1e-5,
+        "input gradients differ"
+    );
 }
 
 /// The whole ST step (inner loop + outer loss + weight gradients + running
@@ -120,7 +169,11 @@ fn batched_st_step_equals_separate_st_step() {
         }
         out.loss.backward();
         let grads: Vec<Tensor> = {
-            let mut v: Vec<_> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+            let mut v: Vec<_> = vs
+                .variables()
+                .into_iter()
+                .filter(|(_, t)| t.requires_grad())
+                .collect();
             v.sort_by(|a, b| a.0.cmp(&b.0));
             v.into_iter().map(|(_, t)| t.grad().copy()).collect()
         };
@@ -128,14 +181,22 @@ fn batched_st_step_equals_separate_st_step() {
     };
     let (la, ga) = step(&net_a, &vs_a, BranchMode::Batched);
     let (lb, gb) = step(&net_b, &vs_b, BranchMode::Separate);
-    assert!(rel_err(&la, &lb) < 1e-9, "loss {} vs {}", la.double_value(&[]), lb.double_value(&[]));
+    assert!(
+        rel_err(&la, &lb) < 1e-9,
+        "loss {} vs {}",
+        la.double_value(&[]),
+        lb.double_value(&[])
+    );
     for (a, b) in ga.iter().zip(&gb) {
         assert!(rel_err(a, b) < 1e-8);
     }
     let rm = |vs: &VarStore| vs.variables()["layer3.1.bn2.running_var"].copy();
     assert!(rel_err(&rm(&vs_a), &rm(&vs_b)) < 1e-9);
     // The final step updated running statistics twice (benign, adversarial).
-    assert_eq!(vs_a.variables()["bn1.num_batches_tracked"].int64_value(&[]), 2);
+    assert_eq!(
+        vs_a.variables()["bn1.num_batches_tracked"].int64_value(&[]),
+        2
+    );
 }
 
 #[test]
@@ -155,7 +216,11 @@ fn outer_loss_is_ce_plus_beta_reg_of_the_reselected_pair() {
     let (pa, pc) = (p_true(&la, &y), p_true(&lc, &y));
     let mut reg_sum = 0.0;
     for i in 0..8 {
-        let cands = [(pb.double_value(&[i]), &lb), (pc.double_value(&[i]), &lc), (pa.double_value(&[i]), &la)];
+        let cands = [
+            (pb.double_value(&[i]), &lb),
+            (pc.double_value(&[i]), &lc),
+            (pa.double_value(&[i]), &la),
+        ];
         let mut lo = 0;
         let mut hi = 0;
         for k in 1..3 {
@@ -166,9 +231,17 @@ fn outer_loss_is_ce_plus_beta_reg_of_the_reselected_pair() {
                 hi = k;
             }
         }
-        reg_sum += reg_loss(Reg::Symmkl, &cands[lo].1.get(i).unsqueeze(0), &cands[hi].1.get(i).unsqueeze(0)).double_value(&[]);
+        reg_sum += reg_loss(
+            Reg::Symmkl,
+            &cands[lo].1.get(i).unsqueeze(0),
+            &cands[hi].1.get(i).unsqueeze(0),
+        )
+        .double_value(&[]);
     }
     let want = lb.cross_entropy_for_logits(&y).double_value(&[]) + c.beta * reg_sum / 8.0;
     let got = out.loss.double_value(&[]);
-    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+    assert!(
+        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
 }

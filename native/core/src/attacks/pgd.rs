@@ -25,7 +25,13 @@ pub struct Pgd {
 impl Pgd {
     /// One step of size eps from the clean point.
     pub fn fgsm(epsilon: f64) -> Self {
-        Pgd { epsilon, step_size: epsilon, steps: 1, random_start: false, loss: AttackLoss::CrossEntropy }
+        Pgd {
+            epsilon,
+            step_size: epsilon,
+            steps: 1,
+            random_start: false,
+            loss: AttackLoss::CrossEntropy,
+        }
     }
 
     pub fn name(&self) -> String {
@@ -41,13 +47,19 @@ impl Pgd {
             // Sum, not mean: the sign of the gradient is the same and it does
             // not shrink with the batch size.
             AttackLoss::CrossEntropy => {
-                logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(y, None, tch::Reduction::Sum, -100)
-                    * -1.0
+                logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(
+                    y,
+                    None,
+                    tch::Reduction::Sum,
+                    -100,
+                ) * -1.0
             }
             AttackLoss::CwMargin => {
                 let true_logit = logits.gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
                 let onehot = y.one_hot(logits.size()[1]).to_kind(Kind::Bool);
-                let others = logits.masked_fill(&onehot, f64::NEG_INFINITY).amax([1], false);
+                let others = logits
+                    .masked_fill(&onehot, f64::NEG_INFINITY)
+                    .amax([1], false);
                 (others - true_logit).sum(None::<Kind>)
             }
         }
@@ -58,15 +70,25 @@ impl Pgd {
     pub fn run(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, mode: &Mode) -> Tensor {
         let x = x.detach();
         let mut x_adv = if self.random_start {
-            project(&(&x + x.rand_like() * (2.0 * self.epsilon) - self.epsilon), &x, self.epsilon)
+            project(
+                &(&x + x.rand_like() * (2.0 * self.epsilon) - self.epsilon),
+                &x,
+                self.epsilon,
+            )
         } else {
             x.shallow_clone()
         };
         for _ in 0..self.steps {
             let xv = x_adv.detach().set_requires_grad(true);
             let obj = self.objective(&net.forward(&xv, mode), y);
-            let grad = Tensor::run_backward(&[&obj], &[&xv], false, false).pop().expect("one input");
-            x_adv = project(&(xv.detach() + grad.sign() * self.step_size), &x, self.epsilon);
+            let grad = Tensor::run_backward(&[&obj], &[&xv], false, false)
+                .pop()
+                .expect("one input");
+            x_adv = project(
+                &(xv.detach() + grad.sign() * self.step_size),
+                &x,
+                self.epsilon,
+            );
         }
         x_adv
     }

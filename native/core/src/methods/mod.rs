@@ -46,5 +46,9 @@ pub fn build_method(cfg: &MethodConfig) -> Box<dyn Method> {
 
 /// Count of rows of `logits` whose argmax is `y`.
 pub(crate) fn correct_count(logits: &Tensor, y: &Tensor) -> Tensor {
-    logits.detach().argmax(-1, false).eq_tensor(y).sum(tch::Kind::Int64)
+    logits
+        .detach()
+        .argmax(-1, false)
+        .eq_tensor(y)
+        .sum(tch::Kind::Int64)
 }

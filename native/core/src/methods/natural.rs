@@ -14,7 +14,14 @@ impl Method for Natural {
     fn loss(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor) -> StepLoss {
         let logits = net.forward(x, &Mode::Train(Branches::single(true)));
         let loss = logits.cross_entropy_for_logits(y);
-        let parts = PartTensors { ce_benign: Some(loss.detach()), ..Default::default() };
-        StepLoss { correct: correct_count(&logits, y), loss, parts }
+        let parts = PartTensors {
+            ce_benign: Some(loss.detach()),
+            ..Default::default()
+        };
+        StepLoss {
+            correct: correct_count(&logits, y),
+            loss,
+            parts,
+        }
     }
 }

@@ -33,10 +33,19 @@ impl Method for PgdAt {
     }
 
     fn loss(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor) -> StepLoss {
-        let x_adv = self.attack.run(net, x, y, &Mode::Train(Branches::single(false)));
+        let x_adv = self
+            .attack
+            .run(net, x, y, &Mode::Train(Branches::single(false)));
         let logits = net.forward(&x_adv, &Mode::Train(Branches::single(true)));
         let loss = logits.cross_entropy_for_logits(y);
-        let parts = PartTensors { ce_adv: Some(loss.detach()), ..Default::default() };
-        StepLoss { correct: correct_count(&logits, y), loss, parts }
+        let parts = PartTensors {
+            ce_adv: Some(loss.detach()),
+            ..Default::default()
+        };
+        StepLoss {
+            correct: correct_count(&logits, y),
+            loss,
+            parts,
+        }
     }
 }

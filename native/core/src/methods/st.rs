@@ -42,19 +42,33 @@ pub struct Selection {
 /// and gets zero discrepancy, as in the reference.
 pub fn select(benign: &Tensor, col: &Tensor, adv: &Tensor, y: &Tensor) -> Selection {
     tch::no_grad(|| {
-        let p_true = |l: &Tensor| l.softmax(-1, None::<Kind>).gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
+        let p_true = |l: &Tensor| {
+            l.softmax(-1, None::<Kind>)
+                .gather(1, &y.view([-1, 1]), false)
+                .squeeze_dim(1)
+        };
         let ps = Tensor::stack(&[p_true(benign), p_true(col), p_true(adv)], 0);
-        Selection { adv: first_arg(&ps, false), col: first_arg(&ps, true) }
+        Selection {
+            adv: first_arg(&ps, false),
+            col: first_arg(&ps, true),
+        }
     })
 }
 
 /// Index of the first minimum (or maximum) along dim 0 of a [3, B] tensor.
 /// Written out rather than relying on argmin's tie order.
 fn first_arg(ps: &Tensor, max: bool) -> Tensor {
-    let best = if max { ps.amax([0], true) } else { ps.amin([0], true) };
+    let best = if max {
+        ps.amax([0], true)
+    } else {
+        ps.amin([0], true)
+    };
     let hits = ps.eq_tensor(&best).to_kind(Kind::Int64);
     // The first hit has the largest value of hits * (3 - index).
-    let rank = Tensor::arange(3, (Kind::Int64, ps.device())).view([3, 1]).neg() + 3;
+    let rank = Tensor::arange(3, (Kind::Int64, ps.device()))
+        .view([3, 1])
+        .neg()
+        + 3;
     (hits * rank).argmax(0, false)
 }
 
@@ -72,7 +86,12 @@ pub fn pick(candidates: [&Tensor; 3], slot: &Tensor) -> Tensor {
 /// Forwards several equal-size batches, each with its own BatchNorm batch
 /// statistics; `updates[i]` says whether batch i updates the running
 /// statistics (in order). Batched: one stacked forward; separate: one each.
-pub fn forward_branches(net: &dyn Classifier, inputs: &[&Tensor], updates: &[bool], mode: BranchMode) -> Vec<Tensor> {
+pub fn forward_branches(
+    net: &dyn Classifier,
+    inputs: &[&Tensor],
+    updates: &[bool],
+    mode: BranchMode,
+) -> Vec<Tensor> {
     match mode {
         BranchMode::Batched if inputs.len() > 1 => {
             let stacked = Tensor::cat(inputs, 0);
@@ -111,8 +130,10 @@ impl SqueezeTraining {
 
             // The benign point needs a gradient only if some sample selected it.
             // (One host sync per inner step; the reference has the same branch.)
-            let benign_selected =
-                (sel.adv.eq(SLOT_BENIGN).logical_or(&sel.col.eq(SLOT_BENIGN))).any().int64_value(&[]) != 0;
+            let benign_selected = (sel.adv.eq(SLOT_BENIGN).logical_or(&sel.col.eq(SLOT_BENIGN)))
+                .any()
+                .int64_value(&[])
+                != 0;
             let xb = x.detach().set_requires_grad(benign_selected);
             let benign_for_grad = if benign_selected {
                 // Same values as the cached logits when the net has no dropout;
@@ -150,7 +171,14 @@ impl SqueezeTraining {
     /// The outer loss on the final slots, with the reference's BatchNorm
     /// updates: benign then adversarial forwards update running statistics,
     /// the collaborative forward does not.
-    pub fn outer(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, x_adv: &Tensor, x_col: &Tensor) -> StepLoss {
+    pub fn outer(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        x_adv: &Tensor,
+        x_col: &Tensor,
+    ) -> StepLoss {
         let c = &self.cfg;
         let out = forward_branches(net, &[x, x_adv, x_col], &[true, true, false], c.branches);
         let (benign, adv, col) = (&out[0], &out[1], &out[2]);
@@ -166,7 +194,11 @@ impl SqueezeTraining {
             ce_col: Some(lower.cross_entropy_for_logits(y)),
             reg: Some(reg.detach()),
         });
-        StepLoss { correct: correct_count(benign, y), loss, parts }
+        StepLoss {
+            correct: correct_count(benign, y),
+            loss,
+            parts,
+        }
     }
 }
 

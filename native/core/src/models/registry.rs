@@ -31,7 +31,13 @@ const MODELS: &[Entry] = &[
 fn entry(name: &str) -> Result<&'static Entry> {
     MODELS.iter().find(|e| e.name == name).ok_or_else(|| {
         let known: Vec<_> = MODELS.iter().map(|e| e.name).collect();
-        CoreError::config("model", format!("unknown model \"{name}\"; expected one of {}", known.join(", ")))
+        CoreError::config(
+            "model",
+            format!(
+                "unknown model \"{name}\"; expected one of {}",
+                known.join(", ")
+            ),
+        )
     })
 }
 
@@ -46,13 +52,22 @@ pub struct Model {
 impl Model {
     /// Trainable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`).
     pub fn parameter_count(&self) -> i64 {
-        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
     }
 }
 
 /// Builds `name` for `num_classes` on `device`, checking that the data's
 /// shape is one the architecture accepts.
-pub fn build_model(name: &str, num_classes: i64, input_shape: [i64; 3], device: Device) -> Result<Model> {
+pub fn build_model(
+    name: &str,
+    num_classes: i64,
+    input_shape: [i64; 3],
+    device: Device,
+) -> Result<Model> {
     let e = entry(name)?;
     if input_shape != e.input_shape {
         return Err(CoreError::InvalidData(format!(
@@ -62,7 +77,12 @@ pub fn build_model(name: &str, num_classes: i64, input_shape: [i64; 3], device: 
     }
     let vs = VarStore::new(device);
     let net = (e.build)(&vs.root(), input_shape, num_classes);
-    Ok(Model { name: name.to_string(), vs, net, input_shape })
+    Ok(Model {
+        name: name.to_string(),
+        vs,
+        net,
+        input_shape,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +100,8 @@ pub fn list_models(num_classes: i64) -> Vec<ModelInfo> {
     MODELS
         .iter()
         .map(|e| {
-            let m = build_model(e.name, num_classes, e.input_shape, Device::Cpu).expect("registered model builds");
+            let m = build_model(e.name, num_classes, e.input_shape, Device::Cpu)
+                .expect("registered model builds");
             ModelInfo {
                 name: e.name.to_string(),
                 description: e.description.to_string(),

@@ -9,7 +9,18 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
-    nn::conv2d(p, cin, cout, 3, nn::ConvConfig { stride, padding: 1, bias: false, ..Default::default() })
+    nn::conv2d(
+        p,
+        cin,
+        cout,
+        3,
+        nn::ConvConfig {
+            stride,
+            padding: 1,
+            bias: false,
+            ..Default::default()
+        },
+    )
 }
 
 struct BasicBlock {
@@ -24,8 +35,15 @@ impl BasicBlock {
     fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Self {
         let shortcut = (stride != 1 || cin != cout).then(|| {
             let s = p / "shortcut";
-            let cfg = nn::ConvConfig { stride, bias: false, ..Default::default() };
-            (nn::conv2d(&s / "0", cin, cout, 1, cfg), BatchNorm2d::new(&(&s / "1"), cout))
+            let cfg = nn::ConvConfig {
+                stride,
+                bias: false,
+                ..Default::default()
+            };
+            (
+                nn::conv2d(&s / "0", cin, cout, 1, cfg),
+                BatchNorm2d::new(&(&s / "1"), cout),
+            )
         });
         BasicBlock {
             conv1: conv3x3(p / "conv1", cin, cout, stride),
@@ -61,7 +79,13 @@ impl ResNet {
         Self::new(p, in_channels, num_classes, width, [2, 2, 2, 2])
     }
 
-    fn new(p: &nn::Path, in_channels: i64, num_classes: i64, width: i64, blocks: [usize; 4]) -> Self {
+    fn new(
+        p: &nn::Path,
+        in_channels: i64,
+        num_classes: i64,
+        width: i64,
+        blocks: [usize; 4],
+    ) -> Self {
         let mut layers = Vec::new();
         let mut cin = width;
         for (i, &n) in blocks.iter().enumerate() {

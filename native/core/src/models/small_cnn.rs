@@ -36,7 +36,11 @@ impl SmallCnn {
             nn::conv2d(&fe / "conv3", 32, 64, 3, conv_cfg),
             nn::conv2d(&fe / "conv4", 64, 64, 3, conv_cfg),
         ];
-        let zero = nn::LinearConfig { ws_init: Init::Const(0.0), bs_init: Some(Init::Const(0.0)), bias: true };
+        let zero = nn::LinearConfig {
+            ws_init: Init::Const(0.0),
+            bs_init: Some(Init::Const(0.0)),
+            bias: true,
+        };
         let fc = [
             nn::linear(&cl / "fc1", 64 * 4 * 4, 200, Default::default()),
             nn::linear(&cl / "fc2", 200, 200, Default::default()),
@@ -50,9 +54,18 @@ impl Classifier for SmallCnn {
     fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
         let [c1, c2, c3, c4] = &self.conv;
         let [f1, f2, f3] = &self.fc;
-        let h = c2.forward(&c1.forward(xs).relu()).relu().max_pool2d_default(2);
-        let h = c4.forward(&c3.forward(&h).relu()).relu().max_pool2d_default(2);
-        let h = f1.forward(&h.flatten(1, -1)).relu().dropout(self.dropout, mode.is_train());
+        let h = c2
+            .forward(&c1.forward(xs).relu())
+            .relu()
+            .max_pool2d_default(2);
+        let h = c4
+            .forward(&c3.forward(&h).relu())
+            .relu()
+            .max_pool2d_default(2);
+        let h = f1
+            .forward(&h.flatten(1, -1))
+            .relu()
+            .dropout(self.dropout, mode.is_train());
         f3.forward(&f2.forward(&h).relu())
     }
 }

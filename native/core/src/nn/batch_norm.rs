@@ -31,9 +31,18 @@ impl BatchNorm2d {
         let bias = p.zeros("bias", &[channels]);
         let running_mean = p.zeros_no_train("running_mean", &[channels]);
         let running_var = p.ones_no_train("running_var", &[channels]);
-        let num_batches_tracked =
-            p.add("num_batches_tracked", Tensor::zeros([], (Kind::Int64, p.device())), false);
-        BatchNorm2d { weight, bias, running_mean, running_var, num_batches_tracked }
+        let num_batches_tracked = p.add(
+            "num_batches_tracked",
+            Tensor::zeros([], (Kind::Int64, p.device())),
+            false,
+        );
+        BatchNorm2d {
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            num_batches_tracked,
+        }
     }
 
     fn normalise(&self, xs: &Tensor, training: bool, update_running: bool) -> Tensor {
@@ -48,7 +57,16 @@ impl BatchNorm2d {
                 let _ = self.num_batches_tracked.shallow_clone().g_add_scalar_(1);
             });
         }
-        xs.batch_norm(Some(&self.weight), Some(&self.bias), rm, rv, training, MOMENTUM, EPS, true)
+        xs.batch_norm(
+            Some(&self.weight),
+            Some(&self.bias),
+            rm,
+            rv,
+            training,
+            MOMENTUM,
+            EPS,
+            true,
+        )
     }
 
     pub fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
@@ -60,8 +78,11 @@ impl BatchNorm2d {
                     return self.normalise(xs, true, updates[0]);
                 }
                 let chunks = xs.chunk(updates.len() as i64, 0);
-                let outs: Vec<Tensor> =
-                    chunks.iter().zip(updates).map(|(c, &u)| self.normalise(c, true, u)).collect();
+                let outs: Vec<Tensor> = chunks
+                    .iter()
+                    .zip(updates)
+                    .map(|(c, &u)| self.normalise(c, true, u))
+                    .collect();
                 Tensor::cat(&outs, 0)
             }
         }

@@ -1,0 +1,233 @@
+//! The training loop end to end on tiny synthetic data: events, checkpoints,
+//! cancellation, refusal of foreign checkpoints, bad configs.
+
+use st_core::checkpoint;
+use st_core::config::TrainConfig;
+use st_core::events::{Event, RunStatus, VecSink};
+use st_core::models::build_model;
+use st_core::train::{train, TrainData};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tch::Device;
+
+fn config(out_dir: &str, method: &str, epochs: usize) -> TrainConfig {
+    let json = format!(
+        r#"{{
+        "model": "small_cnn", "numClasses": 10, "method": {method}, "epochs": {epochs}, "batchSize": 16,
+        "optimizer": {{"lr": 0.01, "momentum": 0.9, "weightDecay": 0.0005, "nesterov": false, "milestones": [1], "gamma": 0.1}},
+        "augment": {{"randomCropPadding": 2, "horizontalFlip": false}},
+        "eval": {{"epsilon": 0.1, "stepSize": 0.02, "steps": 2, "randomStart": true, "batchSize": 8, "maxSamples": 12}},
+        "seed": 0, "device": "cpu", "threads": null, "outDir": "{out_dir}", "initCheckpoint": null
+    }}"#
+    );
+    TrainConfig::from_json(&json).unwrap()
+}
+
+const ST: &str = r#"{"name": "st", "reg": "symmkl", "beta": 1.0, "epsilon": 0.1, "stepSize": 0.05, "steps": 2, "branches": "batched"}"#;
+
+struct Data {
+    images: Vec<u8>,
+    labels: Vec<u8>,
+}
+
+fn data(n: usize) -> Data {
+    Data {
+        images: (0..n * 784).map(|i| ((i * 7919) % 256) as u8).collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+    }
+}
+
+fn view(d: &Data) -> TrainData<'_> {
+    TrainData {
+        train_images: &d.images,
+        train_labels: &d.labels,
+        test_images: &d.images,
+        test_labels: &d.labels,
+        shape: [1, 28, 28],
+    }
+}
+
+fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("st-core-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
+    let dir = tmp_dir("run");
+    let cfg = config(dir.to_str().unwrap(), ST, 2);
+    let d = data(40);
+    let mut sink = VecSink::default();
+    let summary = train(&cfg, &view(&d), &mut sink, &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.status, RunStatus::Completed);
+    assert_eq!(summary.epochs_completed, 2);
+    let kinds: Vec<&str> = sink
+        .0
+        .iter()
+        .map(|e| match e {
+            Event::Start { .. } => "start",
+            Event::Step { .. } => "step",
+            Event::Epoch { .. } => "epoch",
+            Event::Eval(_) => "eval",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::Done(_) => "done",
+        })
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.last(), Some(&"done"));
+    assert_eq!(kinds.iter().filter(|k| **k == "eval").count(), 2);
+    // The last step event of each epoch is always sent, with ST's four parts.
+    let last_step = sink.0.iter().rev().find_map(|e| match e {
+        Event::Step {
+            step,
+            steps_per_epoch,
+            parts,
+            lr,
+            ..
+        } => Some((*step, *steps_per_epoch, parts.clone(), *lr)),
+        _ => None,
+    });
+    let (step, steps, parts, lr) = last_step.unwrap();
+    assert_eq!((step, steps), (3, 3));
+    assert!(
+        parts.ce_adv.is_some()
+            && parts.ce_benign.is_some()
+            && parts.ce_col.is_some()
+            && parts.reg.is_some()
+    );
+    assert!(
+        (lr - 0.001).abs() < 1e-12,
+        "milestone [1] decays epoch 2: {lr}"
+    );
+    let best = summary.best.unwrap();
+    assert_eq!(best.samples, 12);
+    let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    checkpoint::load(
+        &mut m.vs,
+        std::path::Path::new(summary.last_checkpoint.as_ref().unwrap()),
+        "small_cnn",
+    )
+    .unwrap();
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
+}
+
+#[test]
+fn cancelling_stops_within_a_step_and_leaves_a_loadable_checkpoint() {
+    let dir = tmp_dir("cancel");
+    let cfg = config(dir.to_str().unwrap(), ST, 3);
+    let d = data(64);
+    let cancel = AtomicBool::new(false);
+    let mut steps_after_cancel = 0;
+    let mut sink = |e: Event| {
+        // The first step event is always sent (later ones are coalesced).
+        if let Event::Step { .. } = e {
+            if cancel.load(Ordering::Relaxed) {
+                steps_after_cancel += 1;
+            }
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let summary = train(&cfg, &view(&d), &mut sink, &cancel).unwrap();
+    assert_eq!(summary.status, RunStatus::Cancelled);
+    assert_eq!(summary.epochs_completed, 0);
+    assert_eq!(steps_after_cancel, 0);
+    let path = summary.last_checkpoint.unwrap();
+    assert!(path.ends_with("interrupted.safetensors"));
+    let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    checkpoint::load(&mut m.vs, std::path::Path::new(&path), "small_cnn").unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_another_architecture_or_a_truncated_file_is_refused() {
+    let dir = tmp_dir("foreign");
+    std::fs::create_dir_all(&dir).unwrap();
+    let small = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    let path = dir.join("small.safetensors");
+    checkpoint::save(&small.vs, &path).unwrap();
+    let mut resnet = build_model("resnet18", 10, [3, 32, 32], Device::Cpu).unwrap();
+    let e = checkpoint::load(&mut resnet.vs, &path, "resnet18")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("does not fit model resnet18") && e.contains("missing tensor"),
+        "{e}"
+    );
+    let mut small5 = build_model("small_cnn", 5, [1, 28, 28], Device::Cpu).unwrap();
+    let e = checkpoint::load(&mut small5.vs, &path, "small_cnn")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("classifier.fc3.weight has shape [10, 200], model expects [5, 200]"),
+        "{e}"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    let e = checkpoint::load(&mut m.vs, &cut, "small_cnn")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a readable safetensors file"), "{e}");
+}
+
+#[test]
+fn diverging_training_stops_with_a_clear_error_and_keeps_checkpoints() {
+    let dir = tmp_dir("nan");
+    let mut cfg = config(dir.to_str().unwrap(), r#"{"name": "natural"}"#, 2);
+    cfg.optimizer.lr = 1e30;
+    cfg.optimizer.milestones.clear();
+    let d = data(64);
+    let e = train(
+        &cfg,
+        &view(&d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), "ERR_NONFINITE_LOSS", "{e}");
+    assert!(e.to_string().contains("epoch"), "{e}");
+}
+
+#[test]
+fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
+    let good = serde_json::to_value(config("/tmp/x", ST, 1)).unwrap();
+    let mut bad = good.clone();
+    bad["method"]["betaa"] = 1.into();
+    let e = TrainConfig::from_json(&bad.to_string())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("betaa"), "{e}");
+    let mut bad = good.clone();
+    bad["method"]["epsilon"] = 2.0.into();
+    let e = TrainConfig::from_json(&bad.to_string())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("method.epsilon: expected a number in [0, 1]"),
+        "{e}"
+    );
+    let mut bad = good;
+    bad["model"] = "vgg".into();
+    let d = data(8);
+    let cfg: TrainConfig = serde_json::from_value(bad).unwrap();
+    let e = train(
+        &cfg,
+        &view(&d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("unknown model \"vgg\""), "{e}");
+}
