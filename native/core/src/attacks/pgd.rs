@@ -44,15 +44,15 @@ impl Pgd {
 
     fn objective(&self, logits: &Tensor, y: &Tensor) -> Tensor {
         match self.loss {
-            // Sum, not mean: the sign of the gradient is the same and it does
-            // not shrink with the batch size.
+            // Summed cross-entropy, to be maximised. Sum, not mean: the sign
+            // of the gradient is the same and it does not shrink with the batch.
             AttackLoss::CrossEntropy => {
                 logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(
                     y,
                     None,
                     tch::Reduction::Sum,
                     -100,
-                ) * -1.0
+                )
             }
             AttackLoss::CwMargin => {
                 let true_logit = logits.gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
@@ -91,5 +91,81 @@ impl Pgd {
             );
         }
         x_adv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Tensor};
+
+    /// A linear classifier, so input gradients have a closed form.
+    struct Linear {
+        w: Tensor,
+    }
+    impl Classifier for Linear {
+        fn forward(&self, xs: &Tensor, _mode: &Mode) -> Tensor {
+            xs.flatten(1, -1).matmul(&self.w.tr())
+        }
+    }
+
+    fn setup() -> (Linear, Tensor, Tensor) {
+        tch::manual_seed(0);
+        let w = Tensor::randn([3, 8], (Kind::Double, Device::Cpu));
+        let x = Tensor::rand([5, 1, 2, 4], (Kind::Double, Device::Cpu)) * 0.6 + 0.2;
+        let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1]);
+        (Linear { w }, x, y)
+    }
+
+    fn ce(net: &Linear, x: &Tensor, y: &Tensor) -> Tensor {
+        let logp = net.forward(x, &Mode::Eval).log_softmax(-1, None::<Kind>);
+        logp.nll_loss_nd::<Tensor>(y, None, tch::Reduction::None, -100)
+    }
+
+    #[test]
+    fn fgsm_matches_the_closed_form_on_a_linear_model() {
+        let (net, x, y) = setup();
+        let eps = 0.05;
+        // d CE / dx = W^T (softmax(Wx) - onehot(y)), per sample.
+        let p = net.forward(&x, &Mode::Eval).softmax(-1, None::<Kind>);
+        let g = (p - y.one_hot(3).to_kind(Kind::Double)).matmul(&net.w).view([5, 1, 2, 4]);
+        let want = (&x + g.sign() * eps).clamp(0.0, 1.0);
+        let got = Pgd::fgsm(eps).run(&net, &x, &y, &Mode::Eval);
+        assert!(got.allclose(&want, 1e-12, 1e-12, false));
+        // Ascent: every sample's loss went up.
+        assert!(bool::try_from(ce(&net, &got, &y).gt_tensor(&ce(&net, &x, &y)).all()).unwrap());
+        assert_eq!(Pgd::fgsm(eps).name(), "fgsm");
+    }
+
+    #[test]
+    fn pgd_stays_in_the_ball_and_raises_the_loss_at_least_as_much_as_fgsm() {
+        let (net, x, y) = setup();
+        let eps = 0.1;
+        let pgd = Pgd { epsilon: eps, step_size: 0.02, steps: 20, random_start: true, loss: AttackLoss::CrossEntropy };
+        let adv = pgd.run(&net, &x, &y, &Mode::Eval);
+        assert!((&adv - &x).abs().max().double_value(&[]) <= eps + 1e-12);
+        assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
+        let fgsm = Pgd::fgsm(eps).run(&net, &x, &y, &Mode::Eval);
+        // For a linear model FGSM is optimal in the ball; PGD must reach it
+        // up to its step granularity, and both beat the clean point.
+        let total = |t: &Tensor| ce(&net, t, &y).sum(None::<Kind>).double_value(&[]);
+        assert!(total(&adv) >= total(&fgsm) - 1e-2, "{} vs {}", total(&adv), total(&fgsm));
+        assert!(total(&adv) > total(&x) + 0.1);
+        assert_eq!(pgd.name(), "pgd-20");
+    }
+
+    #[test]
+    fn cw_attack_lowers_the_margin() {
+        let (net, x, y) = setup();
+        let margin = |t: &Tensor| {
+            let l = net.forward(t, &Mode::Eval);
+            let true_logit = l.gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
+            let onehot = y.one_hot(3).to_kind(Kind::Bool);
+            true_logit - l.masked_fill(&onehot, f64::NEG_INFINITY).amax([1], false)
+        };
+        let cw = Pgd { epsilon: 0.1, step_size: 0.02, steps: 10, random_start: false, loss: AttackLoss::CwMargin };
+        let adv = cw.run(&net, &x, &y, &Mode::Eval);
+        assert!(bool::try_from(margin(&adv).lt_tensor(&margin(&x)).all()).unwrap());
+        assert_eq!(cw.name(), "cw-10");
     }
 }

@@ -52,3 +52,9 @@ pub(crate) fn correct_count(logits: &Tensor, y: &Tensor) -> Tensor {
         .eq_tensor(y)
         .sum(tch::Kind::Int64)
 }
+
+/// Mean cross-entropy of logits against class indices, in the logits' own
+/// precision (tch's `cross_entropy_for_logits` always computes in float32).
+pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.log_softmax(-1, None::<tch::Kind>).nll_loss(y)
+}

@@ -1,6 +1,6 @@
 //! Plain cross-entropy training: the "normally trained" baseline.
 
-use super::{correct_count, Method, PartTensors, StepLoss};
+use super::{correct_count, cross_entropy, Method, PartTensors, StepLoss};
 use crate::models::{Branches, Classifier, Mode};
 use tch::Tensor;
 
@@ -13,7 +13,7 @@ impl Method for Natural {
 
     fn loss(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor) -> StepLoss {
         let logits = net.forward(x, &Mode::Train(Branches::single(true)));
-        let loss = logits.cross_entropy_for_logits(y);
+        let loss = cross_entropy(&logits, y);
         let parts = PartTensors {
             ce_benign: Some(loss.detach()),
             ..Default::default()

@@ -3,7 +3,7 @@
 //! updating BatchNorm running statistics (as ST's inner loop does); the
 //! training forward updates them.
 
-use super::{correct_count, Method, PartTensors, StepLoss};
+use super::{correct_count, cross_entropy, Method, PartTensors, StepLoss};
 use crate::attacks::pgd::{AttackLoss, Pgd};
 use crate::config::PgdAtConfig;
 use crate::models::{Branches, Classifier, Mode};
@@ -37,7 +37,7 @@ impl Method for PgdAt {
             .attack
             .run(net, x, y, &Mode::Train(Branches::single(false)));
         let logits = net.forward(&x_adv, &Mode::Train(Branches::single(true)));
-        let loss = logits.cross_entropy_for_logits(y);
+        let loss = cross_entropy(&logits, y);
         let parts = PartTensors {
             ce_adv: Some(loss.detach()),
             ..Default::default()

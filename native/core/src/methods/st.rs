@@ -12,7 +12,7 @@
 //! copy). The final loss re-selects from fresh forwards:
 //! CE(f(x), y) + beta * reg(f(x_adv), f(x_col)).
 
-use super::{correct_count, Method, PartTensors, StepLoss};
+use super::{correct_count, cross_entropy, Method, PartTensors, StepLoss};
 use crate::attacks::project;
 use crate::config::{Branches as BranchMode, StConfig};
 use crate::divergence::reg_loss;
@@ -185,13 +185,13 @@ impl SqueezeTraining {
         let sel = select(benign, col, adv, y);
         let upper = pick([benign, col, adv], &sel.adv);
         let lower = pick([benign, col, adv], &sel.col);
-        let ce_benign = benign.cross_entropy_for_logits(y);
+        let ce_benign = cross_entropy(benign, y);
         let reg = reg_loss(c.reg, &upper, &lower);
         let loss = &ce_benign + &reg * c.beta;
         let parts = tch::no_grad(|| PartTensors {
-            ce_adv: Some(upper.cross_entropy_for_logits(y)),
+            ce_adv: Some(cross_entropy(&upper, y)),
             ce_benign: Some(ce_benign.detach()),
-            ce_col: Some(lower.cross_entropy_for_logits(y)),
+            ce_col: Some(cross_entropy(&lower, y)),
             reg: Some(reg.detach()),
         });
         StepLoss {
