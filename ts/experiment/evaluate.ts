@@ -1,0 +1,58 @@
+/**
+ * Evaluates a checkpoint of a finished (or interrupted) run on its held-out
+ * split, in eval mode, with the run's evaluation settings unless overridden.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, fromZodError } from '../config/errors.js';
+import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
+import { datasetInfo, loadDataset } from '../data/index.js';
+import { loadNative } from '../native.js';
+import type { EvalResult, NativeEvalConfig } from '../native-types.js';
+
+export interface EvaluateOptions {
+  runDir: string;
+  /** Which checkpoint of the run: default `best`. */
+  checkpoint?: 'best' | 'last' | 'interrupted';
+  /** Overrides of the run's evaluation settings (attack radius, steps, ...). */
+  eval?: Partial<NativeEvalConfig>;
+  device?: 'auto' | 'cpu' | 'cuda';
+}
+
+export function readRunConfig(runDir: string): RunConfig {
+  const file = path.join(runDir, 'config.json');
+  if (!existsSync(file)) throw new ConfigError([{ path: file, message: 'not found: is this a run folder?' }]);
+  let raw: unknown;
+  try {
+    raw = (JSON.parse(readFileSync(file, 'utf8')) as { config?: unknown }).config;
+  } catch (e) {
+    throw new ConfigError([{ path: file, message: `not valid JSON (${(e as Error).message})` }]);
+  }
+  const parsed = runConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const err = fromZodError(parsed.error, raw);
+    throw new ConfigError(err.issues.map((i) => ({ path: `${file}: config.${i.path}`, message: i.message })));
+  }
+  return parsed.data;
+}
+
+export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult> {
+  const config = readRunConfig(options.runDir);
+  const evalMerged = { ...config.eval, ...options.eval };
+  const parsedEval = evalSchema.safeParse(evalMerged);
+  if (!parsedEval.success) {
+    const err = fromZodError(parsedEval.error, evalMerged);
+    throw new ConfigError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
+  }
+  const checkpoint = path.join(options.runDir, 'checkpoints', `${options.checkpoint ?? 'best'}.safetensors`);
+  const info = datasetInfo(config.dataset.name);
+  const data = loadDataset(config.dataset.name, config.dataset);
+  return loadNative().evaluate(
+    checkpoint,
+    config.model,
+    info.numClasses,
+    { ...data.test, channels: data.channels, height: data.height, width: data.width },
+    parsedEval.data,
+    options.device ?? config.device,
+  );
+}

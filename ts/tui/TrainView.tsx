@@ -1,0 +1,64 @@
+/**
+ * The `train` dashboard: finished epochs in <Static> (printed once, never
+ * redrawn), and below it a live region with progress bars, the loss parts,
+ * throughput and ETA.
+ */
+import React from 'react';
+import { Box, Static, Text } from 'ink';
+import { bar, duration, num, pct } from './format.js';
+import { epochEtaSeconds, runEtaSeconds, type EpochRow, type TrainViewState } from './state.js';
+
+function EpochLine({ row }: { row: EpochRow }) {
+  return (
+    <Text>
+      {String(row.epoch).padStart(5)}  {pct(row.eval?.cleanAcc)}  {pct(row.eval?.robustAcc)}  {num(row.loss).padStart(7)}
+      {'  '}
+      {pct(row.trainAcc)}  {duration(row.seconds + (row.eval?.seconds ?? 0)).padStart(7)}
+      {row.best ? <Text color="green">  ★ best</Text> : null}
+    </Text>
+  );
+}
+
+export function TrainView({ state }: { state: TrainViewState }) {
+  const s = state;
+  const attack = s.rows.find((r) => r.eval)?.eval?.attack ?? 'pgd-20';
+  const header = `${'epoch'.padStart(5)}  ${'clean'.padStart(6)}  ${attack.padStart(6)}  ${'loss'.padStart(7)}  ${'train'.padStart(6)}  ${'time'.padStart(7)}`;
+  const finished = s.rows.filter((r) => r.eval);
+  return (
+    <Box flexDirection="column">
+      <Static items={[{ key: 'header' }, ...finished.map((r) => ({ key: `e${r.epoch}`, row: r }))]}>
+        {(item) =>
+          'row' in item && item.row ? (
+            <EpochLine key={item.key} row={item.row} />
+          ) : (
+            <Text key={item.key} bold>
+              {header}
+            </Text>
+          )
+        }
+      </Static>
+      {s.phase === 'done' ? null : (
+        <Box flexDirection="column" marginTop={1}>
+          <Text dimColor>
+            {s.method ?? '…'} · {s.model ?? '…'} ({s.parameters?.toLocaleString('en-US') ?? '?'} params) · {s.device ?? '…'} · lr {num(s.lr, 4)}
+          </Text>
+          <Text>
+            epoch {bar(s.epoch - 1 + (s.stepsPerEpoch ? s.step / s.stepsPerEpoch : 0), s.epochs)} {s.epoch}/{s.epochs}
+          </Text>
+          <Text>
+            batch {bar(s.step, s.stepsPerEpoch)} {s.step}/{s.stepsPerEpoch}
+            {s.phase === 'evaluating' ? <Text color="yellow"> evaluating…</Text> : null}
+          </Text>
+          <Text>
+            CE adv <Text color="red">{num(s.parts.ceAdv)}</Text> · benign {num(s.parts.ceBenign)} · col{' '}
+            <Text color="cyan">{num(s.parts.ceCol)}</Text> · reg {num(s.parts.reg, 4)} · loss {num(s.loss)}
+          </Text>
+          <Text>
+            {s.imagesPerSec === undefined ? '-' : s.imagesPerSec.toFixed(0)} img/s · epoch ETA {duration(epochEtaSeconds(s))} · run ETA{' '}
+            {duration(runEtaSeconds(s))} · elapsed {duration(s.elapsedSec)}
+          </Text>
+        </Box>
+      )}
+    </Box>
+  );
+}

@@ -1,0 +1,27 @@
+/** Small text formatters shared by the TUI and the plain printer. */
+
+export function pct(x: number | undefined): string {
+  return x === undefined ? '   -  ' : `${(100 * x).toFixed(1).padStart(5)}%`;
+}
+
+export function num(x: number | undefined, digits = 3): string {
+  return x === undefined ? '-' : x.toFixed(digits);
+}
+
+export function duration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const mm = String(m).padStart(2, '0');
+  const ss = String(sec).padStart(2, '0');
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** A text progress bar of `width` cells. */
+export function bar(done: number, total: number, width = 30): string {
+  const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
+  const full = Math.round(frac * width);
+  return `${'█'.repeat(full)}${'░'.repeat(width - full)}`;
+}

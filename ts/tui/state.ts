@@ -1,0 +1,124 @@
+/**
+ * The training view's state, folded from events by a pure reducer (so the
+ * TUI, the plain printer and tests all read the same numbers).
+ */
+import type { EvalResult, LossParts, TrainEvent, TrainSummary } from '../native-types.js';
+
+export interface EpochRow {
+  epoch: number;
+  loss: number;
+  parts: LossParts;
+  trainAcc: number;
+  seconds: number;
+  imagesPerSec: number;
+  eval?: EvalResult;
+  best?: boolean;
+}
+
+export interface TrainViewState {
+  model?: string;
+  method?: string;
+  device?: string;
+  parameters?: number;
+  trainSize: number;
+  testSize: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  /** Current (1-based) epoch and step. */
+  epoch: number;
+  step: number;
+  lr: number;
+  loss?: number;
+  parts: LossParts;
+  imagesPerSec?: number;
+  elapsedSec: number;
+  /** Seconds the last evaluation took (for the run ETA). */
+  lastEvalSeconds?: number;
+  phase: 'starting' | 'training' | 'evaluating' | 'done';
+  rows: EpochRow[];
+  bestEpoch?: number;
+  lastCheckpoint?: string;
+  summary?: TrainSummary;
+}
+
+export const initialState: TrainViewState = {
+  trainSize: 0,
+  testSize: 0,
+  epochs: 0,
+  stepsPerEpoch: 0,
+  epoch: 0,
+  step: 0,
+  lr: 0,
+  parts: {},
+  elapsedSec: 0,
+  phase: 'starting',
+  rows: [],
+};
+
+export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
+  switch (e.type) {
+    case 'start':
+      return {
+        ...s,
+        model: e.model,
+        method: e.method,
+        device: e.device,
+        parameters: e.parameters,
+        trainSize: e.trainSize,
+        testSize: e.testSize,
+        epochs: e.epochs,
+        stepsPerEpoch: e.stepsPerEpoch,
+        epoch: e.startEpoch,
+        phase: 'training',
+      };
+    case 'step':
+      return {
+        ...s,
+        epoch: e.epoch,
+        step: e.step,
+        stepsPerEpoch: e.stepsPerEpoch,
+        lr: e.lr,
+        loss: e.loss,
+        parts: e.parts,
+        imagesPerSec: e.imagesPerSec,
+        elapsedSec: e.elapsedSec,
+        phase: 'training',
+      };
+    case 'epoch':
+      return {
+        ...s,
+        phase: 'evaluating',
+        rows: [...s.rows, { epoch: e.epoch, loss: e.loss, parts: e.parts, trainAcc: e.trainAcc, seconds: e.seconds, imagesPerSec: e.imagesPerSec }],
+      };
+    case 'eval': {
+      const { type: _type, ...result } = e;
+      const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, eval: result } : r));
+      return { ...s, rows, lastEvalSeconds: e.seconds, phase: 'training' };
+    }
+    case 'checkpoint': {
+      if (e.kind !== 'best') return { ...s, lastCheckpoint: e.path };
+      const rows = s.rows.map((r) => ({ ...r, best: r.epoch === e.epoch }));
+      return { ...s, rows, bestEpoch: e.epoch };
+    }
+    case 'done': {
+      const { type: _type, ...summary } = e;
+      return { ...s, phase: 'done', summary, elapsedSec: summary.seconds };
+    }
+  }
+}
+
+/** Seconds left in the current epoch's training, from the live throughput. */
+export function epochEtaSeconds(s: TrainViewState): number | undefined {
+  if (!s.imagesPerSec || s.stepsPerEpoch === 0) return undefined;
+  const left = s.trainSize * (1 - s.step / s.stepsPerEpoch);
+  return Math.max(0, left / s.imagesPerSec);
+}
+
+/** Seconds left in the whole run: this epoch, later epochs, and their evaluations. */
+export function runEtaSeconds(s: TrainViewState): number | undefined {
+  const epochEta = epochEtaSeconds(s);
+  if (epochEta === undefined || !s.imagesPerSec) return undefined;
+  const evalSecs = s.lastEvalSeconds ?? 0;
+  const laterEpochs = Math.max(0, s.epochs - s.epoch);
+  return epochEta + evalSecs + laterEpochs * (s.trainSize / s.imagesPerSec + evalSecs);
+}
