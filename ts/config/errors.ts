@@ -42,11 +42,14 @@ function describe(v: unknown): string {
 export function fromZodError(error: z.ZodError, input: unknown): ConfigError {
   const issues = error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
-    let message = issue.message.replace(/^Invalid input: /, '');
+    const got = `got ${describe(valueAt(input, issue.path))}`;
+    let message = issue.message.replace(/^(Invalid input|Invalid option|Too small|Too big|Invalid string): /, '');
     if (issue.code === 'unrecognized_keys') {
       message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    } else if (issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'too_small' || issue.code === 'too_big') {
-      message = `${message}, got ${describe(valueAt(input, issue.path))}`;
+    } else if (issue.code === 'invalid_type') {
+      message = `expected ${issue.expected}, ${got}`;
+    } else if (issue.code === 'invalid_value' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_format') {
+      message = `${message}, ${got}`;
     }
     return { path, message };
   });

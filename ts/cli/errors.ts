@@ -1,0 +1,27 @@
+/** Maps failures to exit codes and one clear message on stderr. */
+import { ConfigError } from '../config/errors.js';
+import { DatasetError } from '../data/errors.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+export function report(e: unknown, write: (s: string) => void): number {
+  if (e instanceof ConfigError) {
+    write(`invalid config:\n${e.issues.map((i) => `  ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`);
+    return EXIT.usage;
+  }
+  if (e instanceof UsageError) {
+    write(`${e.message}\n(see --help)`);
+    return EXIT.usage;
+  }
+  if (e instanceof DatasetError) {
+    write(`dataset error: ${e.message}`);
+    return EXIT.failed;
+  }
+  const err = e as Error & { code?: string; runDir?: string };
+  write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message ?? String(e)}${err.runDir ? `\nrun folder: ${err.runDir}` : ''}`);
+  return EXIT.failed;
+}

@@ -1,0 +1,140 @@
+/** The `st-native` command line: argument parsing and dispatch only. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { presets } from '../config/presets.js';
+import { parseSetArgument } from '../config/resolve.js';
+import { evaluateRun } from '../experiment/evaluate.js';
+import { loadNative } from '../native.js';
+import { pct } from '../tui/format.js';
+import { EXIT, report, UsageError } from './errors.js';
+import { trainCommand } from './train.js';
+import { usage } from './usage.js';
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  tty: boolean;
+}
+
+type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Strict parsing: an unknown option is a usage error (exit 2), not ignored. */
+function parse(
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  positionals = false,
+): { values: OptionValues; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
+    return { values: parsed.values as OptionValues, positionals: parsed.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function evalCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { checkpoint: { type: 'string' }, set: { type: 'string', multiple: true }, device: { type: 'string' }, json: { type: 'boolean' } },
+    true,
+  );
+  if (values.help) return io.out(usage.eval), EXIT.ok;
+  if (positionals.length !== 1) throw new UsageError('eval needs exactly one run folder');
+  const which = (values.checkpoint as string | undefined) ?? 'best';
+  if (!['best', 'last', 'interrupted'].includes(which)) throw new UsageError(`--checkpoint: expected best, last or interrupted, got "${which}"`);
+  const evalOverrides: Record<string, unknown> = {};
+  for (const s of (values.set as string[] | undefined) ?? []) {
+    const o = parseSetArgument(s) as { eval?: Record<string, unknown> };
+    if (!o.eval || Object.keys(o).length !== 1) throw new UsageError(`--set: eval accepts only eval.* keys, got "${s}"`);
+    Object.assign(evalOverrides, o.eval);
+  }
+  const device = values.device as 'auto' | 'cpu' | 'cuda' | undefined;
+  if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu or cuda, got "${device}"`);
+  const result = await evaluateRun({ runDir: positionals[0]!, checkpoint: which as 'best' | 'last' | 'interrupted', eval: evalOverrides, device });
+  io.out(
+    values.json
+      ? JSON.stringify(result)
+      : `${which} checkpoint of ${positionals[0]}: clean ${pct(result.cleanAcc).trim()}, ${result.attack} ${pct(result.robustAcc).trim()} on ${result.samples} held-out images (${result.seconds.toFixed(1)} s)`,
+  );
+  return EXIT.ok;
+}
+
+function modelsCommand(argv: string[], io: Io): number {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  if (values.help) return io.out(usage.models), EXIT.ok;
+  const models = loadNative().listModels(10);
+  if (values.json) return io.out(JSON.stringify(models)), EXIT.ok;
+  io.out(`${'name'.padEnd(10)} ${'input'.padEnd(9)} ${'parameters'.padStart(11)}  description`);
+  for (const m of models) {
+    io.out(`${m.name.padEnd(10)} ${m.inputShape.join('x').padEnd(9)} ${m.parameters.toLocaleString('en-US').padStart(11)}  ${m.description}`);
+  }
+  io.out('(parameter counts for 10 classes)');
+  return EXIT.ok;
+}
+
+function presetsCommand(argv: string[], io: Io): number {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  if (values.help) return io.out(usage.presets), EXIT.ok;
+  if (values.json) return io.out(JSON.stringify(presets)), EXIT.ok;
+  for (const p of presets) io.out(`${p.name.padEnd(20)} ${p.description}`);
+  return EXIT.ok;
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.out(usage.main);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case 'train': {
+        const { values } = parse(rest, {
+          preset: { type: 'string' },
+          config: { type: 'string' },
+          set: { type: 'string', multiple: true },
+          epochs: { type: 'string' },
+          device: { type: 'string' },
+          'runs-dir': { type: 'string' },
+          name: { type: 'string' },
+          json: { type: 'boolean' },
+        });
+        if (values.help) return io.out(usage.train), EXIT.ok;
+        return await trainCommand(
+          {
+            preset: values.preset as string | undefined,
+            config: values.config as string | undefined,
+            set: (values.set as string[] | undefined) ?? [],
+            epochs: values.epochs as string | undefined,
+            device: values.device as string | undefined,
+            runsDir: values['runs-dir'] as string | undefined,
+            name: values.name as string | undefined,
+            json: Boolean(values.json),
+          },
+          io,
+        );
+      }
+      case 'eval':
+        return await evalCommand(rest, io);
+      case 'models':
+        return modelsCommand(rest, io);
+      case 'presets':
+        return presetsCommand(rest, io);
+      default:
+        throw new UsageError(`unknown command "${command}"; expected train, eval, models or presets`);
+    }
+  } catch (e) {
+    return report(e, io.err);
+  }
+}
+
+/** Entry point used by bin/st-native.js. */
+export async function run(): Promise<void> {
+  const io: Io = {
+    out: (s) => process.stdout.write(`${s}\n`),
+    err: (s) => process.stderr.write(`${s}\n`),
+    tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+  };
+  process.exitCode = await main(process.argv.slice(2), io);
+}

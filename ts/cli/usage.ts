@@ -1,0 +1,39 @@
+/** Help texts, one per command. */
+export const usage = {
+  main: `st-native: adversarial training (Squeeze Training, ICLR 2023) on a Rust/libtorch core
+
+Usage: st-native <command> [options]
+
+Commands:
+  train     train a model (default: ST on the embedded MNIST digits)
+  eval      evaluate a run's checkpoint on its held-out split
+  models    list the available models with parameter counts
+  presets   list the named presets
+
+Run \`st-native <command> --help\` for a command's options.`,
+  train: `Usage: st-native train [options]
+
+Options:
+  --preset NAME          start from a named preset (default: mnist-st-quick; see \`st-native presets\`)
+  --config FILE          JSON overrides, e.g. {"method": {"beta": 6}, "epochs": 5}
+  --set KEY.PATH=VALUE   one override (repeatable), e.g. --set method.beta=6 --set eval.steps=50
+  --epochs N             shorthand for --set epochs=N
+  --device D             auto | cpu | cuda
+  --runs-dir DIR         where run folders go (default: runs)
+  --name NAME            run folder name (default: <time>-<method>)
+  --json                 print one JSON event per line on stdout, nothing else
+  -h, --help             this text
+
+Ctrl-C stops within one training step and saves checkpoints/interrupted.safetensors;
+a second Ctrl-C exits at once. Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 interrupted.`,
+  eval: `Usage: st-native eval <runDir> [options]
+
+Options:
+  --checkpoint WHICH     best | last | interrupted (default: best)
+  --set eval.KEY=VALUE   override the run's evaluation settings, e.g. --set eval.steps=100
+  --device D             auto | cpu | cuda
+  --json                 print the result as JSON
+  -h, --help             this text`,
+  models: `Usage: st-native models [--json]`,
+  presets: `Usage: st-native presets [--json]`,
+} as const;
