@@ -12,6 +12,7 @@ const run = (cmd, args, env = {}) =>
 
 const libtorch = resolveLibtorch({ provision: false });
 run('cargo', ['fmt', '--all', '--check']);
+run('cargo', ['clippy', '--release', '--all-targets', '-q', '--', '-D', 'warnings'], libtorch.env);
 run('cargo', ['test', '--release', '-p', 'st-core'], libtorch.env);
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)

@@ -46,14 +46,12 @@ impl Pgd {
         match self.loss {
             // Summed cross-entropy, to be maximised. Sum, not mean: the sign
             // of the gradient is the same and it does not shrink with the batch.
-            AttackLoss::CrossEntropy => {
-                logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(
-                    y,
-                    None,
-                    tch::Reduction::Sum,
-                    -100,
-                )
-            }
+            AttackLoss::CrossEntropy => logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(
+                y,
+                None,
+                tch::Reduction::Sum,
+                -100,
+            ),
             AttackLoss::CwMargin => {
                 let true_logit = logits.gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
                 let onehot = y.one_hot(logits.size()[1]).to_kind(Kind::Bool);
@@ -128,7 +126,9 @@ mod tests {
         let eps = 0.05;
         // d CE / dx = W^T (softmax(Wx) - onehot(y)), per sample.
         let p = net.forward(&x, &Mode::Eval).softmax(-1, None::<Kind>);
-        let g = (p - y.one_hot(3).to_kind(Kind::Double)).matmul(&net.w).view([5, 1, 2, 4]);
+        let g = (p - y.one_hot(3).to_kind(Kind::Double))
+            .matmul(&net.w)
+            .view([5, 1, 2, 4]);
         let want = (&x + g.sign() * eps).clamp(0.0, 1.0);
         let got = Pgd::fgsm(eps).run(&net, &x, &y, &Mode::Eval);
         assert!(got.allclose(&want, 1e-12, 1e-12, false));
@@ -141,7 +141,13 @@ mod tests {
     fn pgd_stays_in_the_ball_and_raises_the_loss_at_least_as_much_as_fgsm() {
         let (net, x, y) = setup();
         let eps = 0.1;
-        let pgd = Pgd { epsilon: eps, step_size: 0.02, steps: 20, random_start: true, loss: AttackLoss::CrossEntropy };
+        let pgd = Pgd {
+            epsilon: eps,
+            step_size: 0.02,
+            steps: 20,
+            random_start: true,
+            loss: AttackLoss::CrossEntropy,
+        };
         let adv = pgd.run(&net, &x, &y, &Mode::Eval);
         assert!((&adv - &x).abs().max().double_value(&[]) <= eps + 1e-12);
         assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
@@ -149,7 +155,12 @@ mod tests {
         // For a linear model FGSM is optimal in the ball; PGD must reach it
         // up to its step granularity, and both beat the clean point.
         let total = |t: &Tensor| ce(&net, t, &y).sum(None::<Kind>).double_value(&[]);
-        assert!(total(&adv) >= total(&fgsm) - 1e-2, "{} vs {}", total(&adv), total(&fgsm));
+        assert!(
+            total(&adv) >= total(&fgsm) - 1e-2,
+            "{} vs {}",
+            total(&adv),
+            total(&fgsm)
+        );
         assert!(total(&adv) > total(&x) + 0.1);
         assert_eq!(pgd.name(), "pgd-20");
     }
@@ -163,7 +174,13 @@ mod tests {
             let onehot = y.one_hot(3).to_kind(Kind::Bool);
             true_logit - l.masked_fill(&onehot, f64::NEG_INFINITY).amax([1], false)
         };
-        let cw = Pgd { epsilon: 0.1, step_size: 0.02, steps: 10, random_start: false, loss: AttackLoss::CwMargin };
+        let cw = Pgd {
+            epsilon: 0.1,
+            step_size: 0.02,
+            steps: 10,
+            random_start: false,
+            loss: AttackLoss::CwMargin,
+        };
         let adv = cw.run(&net, &x, &y, &Mode::Eval);
         assert!(bool::try_from(margin(&adv).lt_tensor(&margin(&x)).all()).unwrap());
         assert_eq!(cw.name(), "cw-10");
