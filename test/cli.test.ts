@@ -1,5 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,4 +52,20 @@ test('eval of a folder that is not a run says so', (t) => {
   const r = cli('eval', root);
   t.is(r.status, 2);
   t.regex(r.stderr, /config\.json: not found: is this a run folder\?/);
+});
+
+test('train --json prints only JSON events, and eval reads the run back', (t) => {
+  const runs = mkdtempSync(path.join(tmpdir(), 'st-cli-runs-'));
+  const r = cli('train', '--json', '--runs-dir', runs, '--name', 'tiny', '--epochs', '1', '--device', 'cpu',
+    '--set', 'dataset.trainSize=128', '--set', 'dataset.testSize=40', '--set', 'eval.steps=2');
+  t.is(r.status, 0, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string });
+  t.is(events[0]!.type, 'start');
+  t.is(events.at(-1)!.type, 'done');
+  t.is(events.at(-1)!.status, 'completed');
+  const e = cli('eval', path.join(runs, 'tiny'), '--checkpoint', 'last', '--json', '--set', 'eval.steps=1');
+  t.is(e.status, 0, e.stderr);
+  const result = JSON.parse(e.stdout) as { samples: number; attack: string };
+  t.is(result.samples, 40);
+  t.is(result.attack, 'pgd-1');
 });

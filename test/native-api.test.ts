@@ -112,3 +112,16 @@ test.serial('a corrupt checkpoint and a diverging run fail with codes and lose n
   t.is(summary.status, 'failed');
   t.is(summary.code, 'ERR_NONFINITE_LOSS');
 });
+
+test.serial('an event handler that throws stops training and rejects with its error', async (t) => {
+  const err = await t.throwsAsync(
+    train({
+      overrides: quick('throwing-handler', { epochs: 50 }),
+      onEvent: (e) => {
+        if (e.type === 'step') throw new Error('handler failed');
+      },
+    }),
+  );
+  t.is(err!.message, 'handler failed');
+  t.true(existsSync(path.join(runsDir, 'throwing-handler', 'checkpoints', 'interrupted.safetensors')));
+});

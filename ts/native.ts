@@ -97,16 +97,29 @@ function wrap(raw: RawAddon): NativeBinding {
       const onAbort = () => token.cancel();
       if (signal?.aborted) token.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
+      // A throwing event handler must not crash the process from inside a
+      // native callback: stop training instead and reject with its error.
+      let handlerError: unknown;
+      const deliver = (json: string) => {
+        if (handlerError !== undefined) return;
+        try {
+          onEvent(JSON.parse(json) as TrainEvent);
+        } catch (e) {
+          handlerError = e;
+          token.cancel();
+        }
+      };
       try {
         const summary = await raw.train(
           JSON.stringify(config),
           { train: data.train, test: data.test, channels: data.channels, height: data.height, width: data.width },
-          (json: string) => onEvent(JSON.parse(json) as TrainEvent),
+          deliver,
           token,
         );
+        if (handlerError !== undefined) throw handlerError;
         return JSON.parse(summary) as TrainSummary;
       } catch (e) {
-        throw toNativeError(e);
+        throw e === handlerError ? e : toNativeError(e);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
