@@ -8,17 +8,18 @@
 //   node benches/run.mjs 64 5 10   # batch, K, iterations
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { resolveLibtorch, root } from '../scripts/libtorch.mjs';
+import { envWith, resolveLibtorch, root } from '../scripts/libtorch.mjs';
 
 const [batch = '128', steps = '10', iters = '5'] = process.argv.slice(2);
 const libtorch = resolveLibtorch({ provision: false });
-const env = { ...process.env, ...libtorch.env };
+const env = envWith(libtorch.env);
+if (!libtorch.python) throw new Error('the benchmark needs a Python with torch 2.11.0 for the reference (scripts/provision-libtorch.sh)');
 const json = (cmd, args) =>
   JSON.parse(execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop());
 
 execFileSync('cargo', ['build', '--release', '-q', '--example', 'st_step_bench'], { cwd: root, env, stdio: 'inherit' });
 const bin = path.join(root, 'target', 'release', 'examples', 'st_step_bench');
-const python = path.join(root, '.venv', 'bin', 'python');
+const python = libtorch.python;
 const rows = [
   json(bin, [batch, steps, iters, 'batched']),
   json(bin, [batch, steps, iters, 'separate']),

@@ -2,10 +2,10 @@
 // the Rust addon (release, through @napi-rs/cli), then the TypeScript.
 // Incremental: cargo and tsc skip what is up to date.
 import { execFileSync } from 'node:child_process';
-import { resolveLibtorch, root } from './libtorch.mjs';
+import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 
 const run = (cmd, args, env = {}) =>
-  execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith(env) });
 
 const started = Date.now();
 const libtorch = resolveLibtorch();

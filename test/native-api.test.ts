@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, evaluate, listModels, train, type ConfigOverrides, type TrainEvent } from 'st-native';
+import { ConfigError, evaluate, listModels, runtimeInfo, train, type ConfigOverrides, type TrainEvent } from 'st-native';
 
 const runsDir = mkdtempSync(path.join(tmpdir(), 'st-native-test-runs-'));
 
@@ -29,6 +29,12 @@ const quick = (name: string, extra: ConfigOverrides = {}): ConfigOverrides[] => 
   { dataset: { trainSize: 4000, testSize: 500 }, epochs: 3, runsDir, runName: name, device: 'cpu' },
   extra,
 ];
+
+test.serial('the addon reports the libtorch it was built against', (t) => {
+  const info = runtimeInfo();
+  t.regex(info.libtorchVersion, /^2\.11\.0(\+|$)/);
+  t.is(typeof info.cudaAvailable, 'boolean');
+});
 
 test.serial('listModels reports the reference parameter counts', (t) => {
   const byName = Object.fromEntries(listModels().map((m) => [m.name, m.parameters]));

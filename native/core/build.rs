@@ -1,8 +1,30 @@
-//! Lets `cargo test` binaries of this crate find libtorch at run time without
-//! LD_LIBRARY_PATH: torch-sys exports the libtorch folder it linked against as
-//! DEP_TCH_LIBTORCH_LIB, and we add it as an rpath.
+//! Build script of st-core.
+//!
+//! - Lets `cargo test` binaries find libtorch at run time without
+//!   LD_LIBRARY_PATH: torch-sys exports the libtorch folder it linked against
+//!   as DEP_TCH_LIBTORCH_LIB, and we add it as an rpath.
+//! - Records that libtorch's version (from a libtorch folder's `build-version`
+//!   or a PyTorch wheel's `version.py`) as ST_LIBTORCH_VERSION, so
+//!   `device::libtorch_version` reports what was really linked.
+use std::path::Path;
+
+fn version_of(lib_dir: &Path) -> Option<String> {
+    let root = lib_dir.parent()?;
+    if let Ok(v) = std::fs::read_to_string(root.join("build-version")) {
+        return v.lines().next().map(|l| l.trim().to_string());
+    }
+    let py = std::fs::read_to_string(root.join("version.py")).ok()?;
+    let line = py.lines().find(|l| l.starts_with("__version__"))?;
+    Some(line.split(['\'', '"']).nth(1)?.to_string())
+}
+
 fn main() {
+    let mut version = "unknown".to_string();
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        if let Some(v) = version_of(Path::new(&lib)) {
+            version = v;
+        }
     }
+    println!("cargo:rustc-env=ST_LIBTORCH_VERSION={version}");
 }

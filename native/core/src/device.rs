@@ -29,7 +29,8 @@ pub fn describe(device: Device) -> String {
     }
 }
 
-/// The libtorch version this build runs on (tch 0.24 pairs with 2.11.0).
+/// The version of the libtorch this build linked against, as its folder
+/// states it (e.g. "2.11.0+cu130"), read at build time.
 pub fn libtorch_version() -> &'static str {
-    "2.11.0"
+    env!("ST_LIBTORCH_VERSION")
 }
