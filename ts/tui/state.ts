@@ -4,16 +4,11 @@
  */
 import type { EvalResult, LossParts, TrainEvent, TrainSummary } from '../native-types.js';
 
-export interface EpochRow {
-  epoch: number;
-  loss: number;
-  parts: LossParts;
-  trainAcc: number;
-  seconds: number;
-  imagesPerSec: number;
+/** A finished epoch: its `epoch` event, then its evaluation and best marker. */
+export type EpochRow = Omit<Extract<TrainEvent, { type: 'epoch' }>, 'type'> & {
   eval?: EvalResult;
   best?: boolean;
-}
+};
 
 export interface TrainViewState {
   model?: string;
@@ -88,7 +83,7 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
       return {
         ...s,
         phase: 'evaluating',
-        rows: [...s.rows, { epoch: e.epoch, loss: e.loss, parts: e.parts, trainAcc: e.trainAcc, seconds: e.seconds, imagesPerSec: e.imagesPerSec }],
+        rows: [...s.rows, (({ type: _type, ...row }) => row)(e)],
       };
     case 'eval': {
       const { type: _type, ...result } = e;

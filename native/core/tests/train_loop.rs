@@ -177,23 +177,43 @@ fn a_checkpoint_of_another_architecture_or_a_truncated_file_is_refused() {
     assert!(e.contains("not a readable safetensors file"), "{e}");
 }
 
+fn train_err(cfg: &TrainConfig, d: &Data) -> st_core::CoreError {
+    train(
+        cfg,
+        &view(d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .err()
+    .expect("training should fail")
+}
+
 #[test]
 fn diverging_training_stops_with_a_clear_error_and_keeps_checkpoints() {
     let dir = tmp_dir("nan");
-    let mut cfg = config(dir.to_str().unwrap(), r#"{"name": "natural"}"#, 2);
-    cfg.optimizer.lr = 1e30;
-    cfg.optimizer.milestones.clear();
     let d = data(64);
-    let e = train(
+    let mut cfg = config(dir.to_str().unwrap(), r#"{"name": "natural"}"#, 1);
+    train(
         &cfg,
         &view(&d),
         &mut VecSink::default(),
         &AtomicBool::new(false),
     )
-    .err()
     .unwrap();
+    let last = dir.join("last.safetensors");
+    let before = std::fs::read(&last).unwrap();
+    // Resume from it with an absurd learning rate into the same folder.
+    cfg.init_checkpoint = Some(last.display().to_string());
+    cfg.optimizer.lr = 1e30;
+    cfg.optimizer.milestones.clear();
+    let e = train_err(&cfg, &d);
     assert_eq!(e.code(), "ERR_NONFINITE_LOSS", "{e}");
-    assert!(e.to_string().contains("epoch"), "{e}");
+    assert!(e.to_string().contains("at epoch 1, step"), "{e}");
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        before,
+        "the good checkpoint was overwritten"
+    );
 }
 
 #[test]
@@ -220,14 +240,6 @@ fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
     bad["model"] = "vgg".into();
     let d = data(8);
     let cfg: TrainConfig = serde_json::from_value(bad).unwrap();
-    let e = train(
-        &cfg,
-        &view(&d),
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let e = train_err(&cfg, &d).to_string();
     assert!(e.contains("unknown model \"vgg\""), "{e}");
 }
