@@ -54,6 +54,16 @@ test('corrupt or truncated class files are refused, naming the file', (t) => {
   t.throws(() => loadEmbeddedMnist({ trainSize: null, testSize: null }, dir), { instanceOf: DatasetError, message: /value 7 at index 783/ });
 });
 
+test('a validation split is carved off the training split, disjoint from what remains', (t) => {
+  const d = loadEmbeddedMnist({ trainSize: null, testSize: null, validationSize: 1000 });
+  t.is(d.validation!.labels.length, 1000);
+  t.is(d.train.labels.length, 8004 - 1000);
+  t.deepEqual(d.train.labels, full.train.labels.subarray(0, 7004));
+  t.deepEqual(d.validation!.labels, full.train.labels.subarray(7004));
+  t.deepEqual(d.test.labels, full.test.labels);
+  t.throws(() => loadEmbeddedMnist({ trainSize: null, testSize: null, validationSize: 9000 }), { instanceOf: DatasetError, message: /leaves no training images/ });
+});
+
 test('datasets that are not shipped yet say so', (t) => {
   t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null }), { instanceOf: DatasetError, message: /cifar10: not available yet/ });
 });

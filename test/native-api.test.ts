@@ -14,14 +14,14 @@ const runsDir = mkdtempSync(path.join(tmpdir(), 'st-native-test-runs-'));
 
 // The TrainEvent contract, checked at run time against what the core emits.
 const parts = z.object({ ceAdv: z.number(), ceBenign: z.number(), ceCol: z.number(), reg: z.number() }).partial().strict();
-const evalResult = { epoch: z.number().int(), cleanAcc: z.number().min(0).max(1), robustAcc: z.number().min(0).max(1), attack: z.string(), samples: z.number().int(), seconds: z.number() };
+const evalResult = { epoch: z.number().int(), split: z.enum(['validation', 'test']), cleanAcc: z.number().min(0).max(1), robustAcc: z.number().min(0).max(1), attack: z.string(), samples: z.number().int(), seconds: z.number() };
 const eventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('start'), model: z.string(), parameters: z.number(), device: z.string(), method: z.string(), trainSize: z.number(), testSize: z.number(), epochs: z.number(), stepsPerEpoch: z.number(), startEpoch: z.number() }).strict(),
   z.object({ type: z.literal('step'), epoch: z.number(), step: z.number(), stepsPerEpoch: z.number(), lr: z.number(), loss: z.number(), parts, imagesPerSec: z.number(), elapsedSec: z.number() }).strict(),
   z.object({ type: z.literal('epoch'), epoch: z.number(), loss: z.number(), parts, trainAcc: z.number(), seconds: z.number(), imagesPerSec: z.number() }).strict(),
   z.object({ type: z.literal('eval'), ...evalResult }).strict(),
   z.object({ type: z.literal('checkpoint'), epoch: z.number(), kind: z.enum(['last', 'best', 'interrupted']), path: z.string() }).strict(),
-  z.object({ type: z.literal('done'), status: z.enum(['completed', 'cancelled']), epochsCompleted: z.number(), best: z.object(evalResult).strict().nullable(), last: z.object(evalResult).strict().nullable(), lastCheckpoint: z.string().nullable(), bestCheckpoint: z.string().nullable(), seconds: z.number() }).strict(),
+  z.object({ type: z.literal('done'), status: z.enum(['completed', 'cancelled']), epochsCompleted: z.number(), selectedOn: z.enum(['validation', 'test']), best: z.object(evalResult).strict().nullable(), last: z.object(evalResult).strict().nullable(), test: z.object(evalResult).strict().nullable(), lastCheckpoint: z.string().nullable(), bestCheckpoint: z.string().nullable(), seconds: z.number() }).strict(),
 ]);
 
 /** The default job, smaller: 4,000 training digits, 500 held out, PGD-20 at eps 0.2. */
@@ -130,4 +130,15 @@ test.serial('an event handler that throws stops training and rejects with its er
   );
   t.is(err!.message, 'handler failed');
   t.true(existsSync(path.join(runsDir, 'throwing-handler', 'checkpoints', 'interrupted.safetensors')));
+});
+
+test.serial('a validation split is used for selection and the best checkpoint is tested once', async (t) => {
+  const { summary } = await train({
+    overrides: quick('validation', { dataset: { trainSize: 500, testSize: 300, validationSize: 200 }, epochs: 1, eval: { steps: 2 } }),
+  });
+  t.is(summary.selectedOn, 'validation');
+  t.is(summary.best!.split, 'validation');
+  t.is(summary.best!.samples, 200);
+  t.is(summary.test!.split, 'test');
+  t.is(summary.test!.samples, 300);
 });

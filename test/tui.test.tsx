@@ -9,7 +9,7 @@ const events: TrainEvent[] = [
   { type: 'start', model: 'small_cnn', parameters: 312202, device: 'cpu (2 threads)', method: 'st', trainSize: 6400, testSize: 1000, epochs: 3, stepsPerEpoch: 100, startEpoch: 1 },
   { type: 'step', epoch: 1, step: 100, stepsPerEpoch: 100, lr: 0.03, loss: 1.5, parts: { ceAdv: 1.25, ceBenign: 1.0, ceCol: 0.75, reg: 0.1 }, imagesPerSec: 200, elapsedSec: 32 },
   { type: 'epoch', epoch: 1, loss: 1.5, parts: { ceAdv: 1.25, ceBenign: 1.0, ceCol: 0.75, reg: 0.1 }, trainAcc: 0.7, seconds: 32, imagesPerSec: 200 },
-  { type: 'eval', epoch: 1, cleanAcc: 0.913, robustAcc: 0.642, attack: 'pgd-20', samples: 1000, seconds: 10 },
+  { type: 'eval', epoch: 1, split: 'test', cleanAcc: 0.913, robustAcc: 0.642, attack: 'pgd-20', samples: 1000, seconds: 10 },
   { type: 'checkpoint', epoch: 1, kind: 'last', path: '/r/checkpoints/last.safetensors' },
   { type: 'checkpoint', epoch: 1, kind: 'best', path: '/r/checkpoints/best.safetensors' },
   { type: 'step', epoch: 2, step: 25, stepsPerEpoch: 100, lr: 0.03, loss: 1.1, parts: { ceAdv: 0.987, ceBenign: 0.654, ceCol: 0.321, reg: 0.2468 }, imagesPerSec: 256, elapsedSec: 50 },
@@ -60,8 +60,18 @@ test('plain output prints one line per epoch, eval and checkpoint and throttles 
   for (const e of events) p.push(e);
   p.push({ ...(events[6] as Extract<TrainEvent, { type: 'step' }>), step: 26 });
   t.regex(lines[0]!, /^start: st on small_cnn \(312,202 params\)/);
-  t.true(lines.some((l) => /^epoch 1 held-out \(1000\): clean 91\.3%, pgd-20 64\.2%/.test(l)));
+  t.true(lines.some((l) => /^epoch 1 test \(1000\): clean 91\.3%, pgd-20 64\.2%/.test(l)));
   t.true(lines.some((l) => l === 'checkpoint (best): /r/checkpoints/best.safetensors'));
   // Step lines: the first one and the epoch's last one; step 25 and 26 are within the interval.
   t.is(lines.filter((l) => l.startsWith('epoch 1/3 step') || l.startsWith('epoch 2/3 step')).length, 1);
+});
+
+test('with validation-based selection, the final test result is shown apart from the epoch rows', (t) => {
+  const val = events.map((e) => (e.type === 'eval' ? { ...e, split: 'validation' as const } : e));
+  const s = fold([...val, { type: 'eval', epoch: 1, split: 'test', cleanAcc: 0.9, robustAcc: 0.6, attack: 'pgd-20', samples: 2000, seconds: 20 }]);
+  t.is(s.rows[0]!.eval?.split, 'validation');
+  t.is(s.finalTest?.robustAcc, 0.6);
+  const frame = render(<TrainView state={s} />).lastFrame() ?? '';
+  t.regex(frame, /per-epoch accuracy on the validation split/);
+  t.regex(frame, /best checkpoint \(epoch 1\) on test: clean 90\.0%, pgd-20 60\.0%/);
 });

@@ -112,6 +112,12 @@ export interface NativeSplit {
 export interface NativeDataset {
   train: NativeSplit;
   test: NativeSplit;
+  /**
+   * Optional validation split. With it, per-epoch evaluation and model
+   * selection use it and the best checkpoint is evaluated once on `test`;
+   * without it they use `test`, as the reference code does.
+   */
+  validation?: NativeSplit;
   channels: number;
   height: number;
   width: number;
@@ -129,8 +135,12 @@ export interface LossParts {
   reg?: number;
 }
 
+export type EvalSplit = 'validation' | 'test';
+
 export interface EvalResult {
   epoch: number;
+  /** The split evaluated. */
+  split: EvalSplit;
   cleanAcc: number;
   robustAcc: number;
   /** e.g. "pgd-20" */
@@ -147,6 +157,7 @@ export type TrainEvent =
       device: string;
       method: string;
       trainSize: number;
+      /** Images evaluated after each epoch (validation split if any, else test). */
       testSize: number;
       epochs: number;
       stepsPerEpoch: number;
@@ -184,9 +195,13 @@ export type TrainEvent =
 export interface TrainSummary {
   status: 'completed' | 'cancelled';
   epochsCompleted: number;
-  /** Best held-out robust accuracy over evaluated epochs (model selection by PGD). */
+  /** The split model selection used. */
+  selectedOn: EvalSplit;
+  /** Best robust accuracy over evaluated epochs on the selection split (model selection by PGD). */
   best: EvalResult | null;
   last: EvalResult | null;
+  /** The best checkpoint on the test split: the number to report (equals `best` when selected on test). */
+  test: EvalResult | null;
   /** Paths of written checkpoints, when written. */
   lastCheckpoint: string | null;
   bestCheckpoint: string | null;

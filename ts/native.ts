@@ -29,6 +29,7 @@ interface RawAddon {
     dataset: {
       train: { images: Uint8Array; labels: Uint8Array };
       test: { images: Uint8Array; labels: Uint8Array };
+      validation?: { images: Uint8Array; labels: Uint8Array };
       channels: number;
       height: number;
       width: number;
@@ -112,7 +113,7 @@ function wrap(raw: RawAddon): NativeBinding {
       try {
         const summary = await raw.train(
           JSON.stringify(config),
-          { train: data.train, test: data.test, channels: data.channels, height: data.height, width: data.width },
+          { train: data.train, test: data.test, validation: data.validation, channels: data.channels, height: data.height, width: data.width },
           deliver,
           token,
         );

@@ -37,7 +37,7 @@ export class PlainPrinter {
         this.write(`epoch ${e.epoch} trained in ${duration(e.seconds)}: loss ${num(e.loss)}, train acc ${pct(e.trainAcc).trim()}, ${e.imagesPerSec.toFixed(0)} img/s; evaluating…`);
         break;
       case 'eval':
-        this.write(`epoch ${e.epoch} held-out (${e.samples}): clean ${pct(e.cleanAcc).trim()}, ${e.attack} ${pct(e.robustAcc).trim()} (${duration(e.seconds)})`);
+        this.write(`epoch ${e.epoch} ${e.split} (${e.samples}): clean ${pct(e.cleanAcc).trim()}, ${e.attack} ${pct(e.robustAcc).trim()} (${duration(e.seconds)})`);
         break;
       case 'checkpoint':
         this.write(`checkpoint (${e.kind}): ${e.path}`);

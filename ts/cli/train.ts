@@ -50,8 +50,13 @@ function summaryText(summary: TrainSummary, runDir: string): string {
       ? `cancelled after ${summary.epochsCompleted} complete epoch(s); weights saved to ${summary.lastCheckpoint ?? '-'}`
       : `done in ${Math.round(summary.seconds)} s`,
   ];
-  if (last) lines.push(`last epoch (${last.epoch}): clean ${pct(last.cleanAcc).trim()}, ${last.attack} ${pct(last.robustAcc).trim()} on ${last.samples} held-out images`);
-  if (best) lines.push(`best epoch (${best.epoch}, by ${best.attack}): clean ${pct(best.cleanAcc).trim()}, ${best.attack} ${pct(best.robustAcc).trim()}`);
+  const on = (r: { split: string; samples: number }) => `on ${r.samples} ${r.split === 'test' ? 'held-out test' : 'validation'} images`;
+  if (last) lines.push(`last epoch (${last.epoch}): clean ${pct(last.cleanAcc).trim()}, ${last.attack} ${pct(last.robustAcc).trim()} ${on(last)}`);
+  if (best) lines.push(`best epoch (${best.epoch}, by ${best.attack} ${on(best)}): clean ${pct(best.cleanAcc).trim()}, ${best.attack} ${pct(best.robustAcc).trim()}`);
+  const test = summary.test;
+  if (test && summary.selectedOn === 'validation') {
+    lines.push(`best checkpoint on the test split: clean ${pct(test.cleanAcc).trim()}, ${test.attack} ${pct(test.robustAcc).trim()} ${on(test)}`);
+  }
   lines.push(`run folder: ${runDir}`);
   return lines.join('\n');
 }

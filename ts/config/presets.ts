@@ -28,7 +28,7 @@ export interface Preset {
  */
 export const baseConfig: RunConfig = {
   model: 'small_cnn',
-  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null },
+  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null, validationSize: null },
   method: { name: 'st', reg: 'symmkl', beta: 3, epsilon: 0.2, stepSize: 0.04, steps: 5, branches: 'batched' },
   epochs: 3,
   batchSize: 64,

@@ -77,6 +77,12 @@ export const datasetSchema = z
     trainSize: positiveInt.nullable(),
     /** Use only the first N held-out images. */
     testSize: positiveInt.nullable(),
+    /**
+     * Carve a validation split of N images off the training split for model
+     * selection (the best checkpoint is then evaluated once on the test split).
+     * null: select on the test split, as the reference code does.
+     */
+    validationSize: positiveInt.nullable(),
   })
   .strict();
 

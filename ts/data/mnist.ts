@@ -83,6 +83,8 @@ function pack(refs: Ref[], classes: Uint8Array[]): { images: Uint8Array; labels:
 export interface SubsetSizes {
   trainSize: number | null;
   testSize: number | null;
+  /** Images carved off the end of the (shuffled) training split for validation. */
+  validationSize?: number | null;
 }
 
 export function loadEmbeddedMnist(sizes: SubsetSizes, folder = digitsFolder()): NativeDataset {
@@ -96,10 +98,17 @@ export function loadEmbeddedMnist(sizes: SubsetSizes, folder = digitsFolder()): 
       (index % 5 === 4 ? test : train).push({ label, index });
     }
   }
-  const take = (refs: Ref[], n: number | null) => (n === null ? refs : refs.slice(0, n));
+  const take = (refs: Ref[], n: number | null | undefined) => (n == null ? refs : refs.slice(0, n));
+  const trainOrder = shuffled(train, 1);
+  const nValidation = sizes.validationSize ?? 0;
+  if (nValidation >= trainOrder.length) {
+    throw new DatasetError(folder, `validationSize ${nValidation} leaves no training images (the split has ${trainOrder.length})`);
+  }
+  const validation = trainOrder.splice(trainOrder.length - nValidation, nValidation);
   return {
-    train: pack(take(shuffled(train, 1), sizes.trainSize), classes),
+    train: pack(take(trainOrder, sizes.trainSize), classes),
     test: pack(take(shuffled(test, 2), sizes.testSize), classes),
+    ...(nValidation > 0 ? { validation: pack(validation, classes) } : {}),
     channels: 1,
     height: 28,
     width: 28,

@@ -21,7 +21,8 @@ function EpochLine({ row }: { row: EpochRow }) {
 
 export function TrainView({ state }: { state: TrainViewState }) {
   const s = state;
-  const attack = s.rows.find((r) => r.eval)?.eval?.attack ?? 'pgd-20';
+  const firstEval = s.rows.find((r) => r.eval)?.eval;
+  const attack = firstEval?.attack ?? 'pgd-20';
   const header = `${'epoch'.padStart(5)}  ${'clean'.padStart(6)}  ${attack.padStart(6)}  ${'loss'.padStart(7)}  ${'train'.padStart(6)}  ${'time'.padStart(7)}`;
   const finished = s.rows.filter((r) => r.eval);
   return (
@@ -37,6 +38,13 @@ export function TrainView({ state }: { state: TrainViewState }) {
           )
         }
       </Static>
+      {firstEval?.split === 'validation' ? <Text dimColor>(per-epoch accuracy on the validation split)</Text> : null}
+      {s.finalTest ? (
+        <Text>
+          best checkpoint (epoch {s.finalTest.epoch}) on test: clean {pct(s.finalTest.cleanAcc).trim()}, {s.finalTest.attack}{' '}
+          {pct(s.finalTest.robustAcc).trim()}
+        </Text>
+      ) : null}
       {s.phase === 'done' ? null : (
         <Box flexDirection="column" marginTop={1}>
           <Text dimColor>

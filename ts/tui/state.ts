@@ -31,6 +31,8 @@ export interface TrainViewState {
   lastEvalSeconds?: number;
   phase: 'starting' | 'training' | 'evaluating' | 'done';
   rows: EpochRow[];
+  /** The best checkpoint's test result, when selection ran on a validation split. */
+  finalTest?: EvalResult;
   bestEpoch?: number;
   lastCheckpoint?: string;
   summary?: TrainSummary;
@@ -87,6 +89,10 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
       };
     case 'eval': {
       const { type: _type, ...result } = e;
+      // Per-epoch evaluations all use one split; a test evaluation after
+      // validation-based selection is the final report, not an epoch's row.
+      const selectionSplit = s.rows.find((r) => r.eval)?.eval?.split ?? result.split;
+      if (result.split !== selectionSplit) return { ...s, finalTest: result };
       const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, eval: result } : r));
       return { ...s, rows, lastEvalSeconds: e.seconds, phase: 'training' };
     }

@@ -4,7 +4,7 @@
 use crate::attacks::pgd::{AttackLoss, Pgd};
 use crate::config::EvalConfig;
 use crate::data::Split;
-use crate::events::EvalResult;
+use crate::events::{EvalResult, EvalSplit};
 use crate::models::{Classifier, Mode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -25,6 +25,7 @@ pub fn pgd_of(cfg: &EvalConfig) -> Pgd {
 pub fn evaluate(
     net: &dyn Classifier,
     split: &Split,
+    which: EvalSplit,
     cfg: &EvalConfig,
     epoch: usize,
     cancel: Option<&AtomicBool>,
@@ -53,6 +54,7 @@ pub fn evaluate(
     }
     Some(EvalResult {
         epoch,
+        split: which,
         clean_acc: clean.int64_value(&[]) as f64 / n as f64,
         robust_acc: robust.int64_value(&[]) as f64 / n as f64,
         attack: attack.name(),
@@ -78,5 +80,5 @@ pub fn evaluate_checkpoint(
     let split = Split::from_bytes("eval", images, labels, shape, num_classes, device)?;
     let mut m = crate::models::build_model(model, num_classes, shape, device)?;
     crate::checkpoint::load(&mut m.vs, std::path::Path::new(checkpoint_path), model)?;
-    Ok(evaluate(m.net.as_ref(), &split, cfg, 0, None).expect("not cancellable"))
+    Ok(evaluate(m.net.as_ref(), &split, EvalSplit::Test, cfg, 0, None).expect("not cancellable"))
 }

@@ -22,11 +22,23 @@ pub struct LossParts {
 #[serde(rename_all = "camelCase")]
 pub struct EvalResult {
     pub epoch: usize,
+    /// Which split was evaluated.
+    pub split: EvalSplit,
     pub clean_acc: f64,
     pub robust_acc: f64,
     pub attack: String,
     pub samples: i64,
     pub seconds: f64,
+}
+
+/// The split an evaluation ran on. Model selection uses the validation split
+/// when the run has one (the cleaner practice), else the test split (as the
+/// reference code does).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSplit {
+    Validation,
+    Test,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -49,8 +61,14 @@ pub enum RunStatus {
 pub struct TrainSummary {
     pub status: RunStatus,
     pub epochs_completed: usize,
+    /// The split model selection used.
+    pub selected_on: EvalSplit,
+    /// Best evaluation over epochs on the selection split.
     pub best: Option<EvalResult>,
     pub last: Option<EvalResult>,
+    /// The best checkpoint on the test split: what to report. Equal to `best`
+    /// when selection used the test split.
+    pub test: Option<EvalResult>,
     pub last_checkpoint: Option<String>,
     pub best_checkpoint: Option<String>,
     pub seconds: f64,

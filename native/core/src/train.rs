@@ -9,7 +9,7 @@ use crate::device;
 use crate::error::{CoreError, Result};
 use crate::eval::evaluate;
 use crate::events::{
-    CheckpointKind, EvalResult, Event, EventSink, LossParts, RunStatus, TrainSummary,
+    CheckpointKind, EvalResult, EvalSplit, Event, EventSink, LossParts, RunStatus, TrainSummary,
 };
 use crate::methods::{build_method, PartTensors};
 use crate::models::build_model;
@@ -25,6 +25,9 @@ pub struct TrainData<'a> {
     pub train_labels: &'a [u8],
     pub test_images: &'a [u8],
     pub test_labels: &'a [u8],
+    /// Optional validation split (images, labels) for model selection; the
+    /// best checkpoint is then evaluated once on the test split at the end.
+    pub validation: Option<(&'a [u8], &'a [u8])>,
     /// C, H, W of every image.
     pub shape: [i64; 3],
 }
@@ -108,6 +111,22 @@ pub fn train(
         device,
     )?;
 
+    let validation_split = match data.validation {
+        Some((images, labels)) => Some(Split::from_bytes(
+            "validation",
+            images,
+            labels,
+            data.shape,
+            cfg.num_classes,
+            device,
+        )?),
+        None => None,
+    };
+    let (selection_split, selected_on) = match &validation_split {
+        Some(v) => (v, EvalSplit::Validation),
+        None => (&test_split, EvalSplit::Test),
+    };
+
     let mut model = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
     if let Some(path) = &cfg.init_checkpoint {
         checkpoint::load(&mut model.vs, Path::new(path), &cfg.model)?;
@@ -135,7 +154,7 @@ pub fn train(
         test_size: cfg
             .eval
             .max_samples
-            .map_or(test_split.len(), |m| m.min(test_split.len())),
+            .map_or(selection_split.len(), |m| m.min(selection_split.len())),
         epochs: cfg.epochs,
         steps_per_epoch,
         start_epoch: 1,
@@ -144,8 +163,10 @@ pub fn train(
     let mut summary = TrainSummary {
         status: RunStatus::Completed,
         epochs_completed: 0,
+        selected_on,
         best: None,
         last: None,
+        test: None,
         last_checkpoint: None,
         best_checkpoint: None,
         seconds: 0.0,
@@ -225,7 +246,8 @@ pub fn train(
 
         let Some(result) = evaluate(
             model.net.as_ref(),
-            &test_split,
+            selection_split,
+            selected_on,
             &cfg.eval,
             epoch,
             Some(cancel),
@@ -256,6 +278,28 @@ pub fn train(
         summary.last = Some(result);
         summary.epochs_completed = epoch;
     }
+    summary.test = match (selected_on, &summary.best_checkpoint) {
+        (EvalSplit::Test, _) => summary.best.clone(),
+        // Selected on validation: report the best checkpoint on the test split.
+        (EvalSplit::Validation, Some(best_path)) => {
+            let mut best = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
+            checkpoint::load(&mut best.vs, Path::new(best_path), &cfg.model)?;
+            let epoch = summary.best.as_ref().map_or(0, |b| b.epoch);
+            let result = evaluate(
+                best.net.as_ref(),
+                &test_split,
+                EvalSplit::Test,
+                &cfg.eval,
+                epoch,
+                Some(cancel),
+            );
+            if let Some(r) = &result {
+                sink.emit(Event::Eval(r.clone()));
+            }
+            result
+        }
+        (EvalSplit::Validation, None) => None,
+    };
     summary.seconds = started.elapsed().as_secs_f64();
     sink.emit(Event::Done(summary.clone()));
     Ok(summary)

@@ -3,7 +3,7 @@
 
 use st_core::checkpoint;
 use st_core::config::TrainConfig;
-use st_core::events::{Event, RunStatus, VecSink};
+use st_core::events::{EvalSplit, Event, RunStatus, VecSink};
 use st_core::models::build_model;
 use st_core::train::{train, TrainData};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +42,7 @@ fn view(d: &Data) -> TrainData<'_> {
         train_labels: &d.labels,
         test_images: &d.images,
         test_labels: &d.labels,
+        validation: None,
         shape: [1, 28, 28],
     }
 }
@@ -61,6 +62,8 @@ fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
     let summary = train(&cfg, &view(&d), &mut sink, &AtomicBool::new(false)).unwrap();
     assert_eq!(summary.status, RunStatus::Completed);
     assert_eq!(summary.epochs_completed, 2);
+    assert_eq!(summary.selected_on, EvalSplit::Test);
+    assert_eq!(summary.test, summary.best);
     let kinds: Vec<&str> = sink
         .0
         .iter()
@@ -178,14 +181,15 @@ fn a_checkpoint_of_another_architecture_or_a_truncated_file_is_refused() {
 }
 
 fn train_err(cfg: &TrainConfig, d: &Data) -> st_core::CoreError {
-    train(
+    match train(
         cfg,
         &view(d),
         &mut VecSink::default(),
         &AtomicBool::new(false),
-    )
-    .err()
-    .expect("training should fail")
+    ) {
+        Ok(_) => panic!("training should fail"),
+        Err(e) => e,
+    }
 }
 
 #[test]
@@ -242,4 +246,42 @@ fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
     let cfg: TrainConfig = serde_json::from_value(bad).unwrap();
     let e = train_err(&cfg, &d).to_string();
     assert!(e.contains("unknown model \"vgg\""), "{e}");
+}
+
+#[test]
+fn with_a_validation_split_selection_uses_it_and_the_best_checkpoint_is_tested_once() {
+    let dir = tmp_dir("validation");
+    let cfg = config(dir.to_str().unwrap(), ST, 2);
+    let d = data(40);
+    let val = data(24);
+    let mut input = view(&d);
+    input.validation = Some((&val.images[..20 * 784], &val.labels[..20]));
+    let mut sink = VecSink::default();
+    let summary = train(&cfg, &input, &mut sink, &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.selected_on, EvalSplit::Validation);
+    let splits: Vec<EvalSplit> = sink
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            Event::Eval(r) => Some(r.split),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        splits,
+        vec![
+            EvalSplit::Validation,
+            EvalSplit::Validation,
+            EvalSplit::Test
+        ]
+    );
+    let best = summary.best.unwrap();
+    let test = summary.test.unwrap();
+    assert_eq!(
+        (best.split, test.split),
+        (EvalSplit::Validation, EvalSplit::Test)
+    );
+    assert_eq!(test.epoch, best.epoch);
+    // eval.maxSamples is 12: both splits are cut to it.
+    assert_eq!((best.samples, test.samples), (12, 12));
 }

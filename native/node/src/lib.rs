@@ -62,6 +62,8 @@ pub struct Split {
 pub struct Dataset {
     pub train: Split,
     pub test: Split,
+    /// Optional split for model selection; the best checkpoint is then tested once.
+    pub validation: Option<Split>,
     pub channels: u32,
     pub height: u32,
     pub width: u32,

@@ -21,6 +21,7 @@ pub struct OwnedData {
     train_labels: Vec<u8>,
     test_images: Vec<u8>,
     test_labels: Vec<u8>,
+    validation: Option<(Vec<u8>, Vec<u8>)>,
     shape: [i64; 3],
 }
 
@@ -31,6 +32,10 @@ impl OwnedData {
             train_labels: d.train.labels.to_vec(),
             test_images: d.test.images.to_vec(),
             test_labels: d.test.labels.to_vec(),
+            validation: d
+                .validation
+                .as_ref()
+                .map(|v| (v.images.to_vec(), v.labels.to_vec())),
             shape: [d.channels as i64, d.height as i64, d.width as i64],
         }
     }
@@ -104,6 +109,10 @@ pub fn spawn_training(
             train_labels: &data.train_labels,
             test_images: &data.test_images,
             test_labels: &data.test_labels,
+            validation: data
+                .validation
+                .as_ref()
+                .map(|(i, l)| (i.as_slice(), l.as_slice())),
             shape: data.shape,
         };
         let summary = st_core::train::train(&config, &view, &mut sink, &cancel)?;
