@@ -194,7 +194,10 @@ pub fn train(
         let mut loss_sum = 0.0;
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
         let mut seen = 0i64;
-        let mut last_event = Instant::now() - STEP_EVENT_INTERVAL;
+        // So that the first step of an epoch always sends an event.
+        let mut last_event = Instant::now()
+            .checked_sub(STEP_EVENT_INTERVAL)
+            .unwrap_or_else(Instant::now);
         for step in 1..=steps_per_epoch {
             if cancel.load(Ordering::Relaxed) {
                 cancelled(&mut summary, sink, epoch)?;
