@@ -78,11 +78,10 @@ test.serial('ST is far more robust than a normally trained model under the same 
   t.is(config.native.method.name, 'st');
   t.true(existsSync(path.join(st.runDir, 'checkpoints', 'best.safetensors')));
 
-  // Re-evaluating the best checkpoint gives the same clean accuracy and, up
-  // to PGD's random start, the same robust accuracy.
+  // Re-evaluating the best checkpoint reproduces the run's numbers exactly
+  // (PGD's random starts are seeded per run and epoch).
   const again = await evaluate({ runDir: st.runDir, checkpoint: 'best' });
-  t.is(again.cleanAcc, stBest.cleanAcc);
-  t.true(Math.abs(again.robustAcc - stBest.robustAcc) < 0.03);
+  t.deepEqual({ ...again, seconds: 0 }, { ...stBest, seconds: 0 });
 });
 
 test.serial('aborting mid-epoch stops within a step and leaves a checkpoint that loads', async (t) => {

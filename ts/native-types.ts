@@ -229,7 +229,12 @@ export interface NativeBinding {
   runtimeInfo(): RuntimeInfo;
   /** Resolves with the summary; rejects with an Error whose message names the problem. */
   train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => void, signal?: AbortSignal): Promise<TrainSummary>;
-  /** Clean and PGD accuracy of a checkpoint on a split (eval-mode BN). */
+  /**
+   * Clean and PGD accuracy of a checkpoint on a split (eval-mode BN). PGD's
+   * random starts are seeded as the training run's evaluation after `epoch`
+   * was, so the run's own numbers are reproduced exactly (same settings and
+   * device).
+   */
   evaluate(
     checkpoint: string,
     model: ModelName,
@@ -237,5 +242,7 @@ export interface NativeBinding {
     data: { images: Uint8Array; labels: Uint8Array; channels: number; height: number; width: number },
     evalConfig: NativeEvalConfig,
     device: 'auto' | 'cpu' | 'cuda',
+    seed: number,
+    epoch: number,
   ): Promise<EvalResult>;
 }

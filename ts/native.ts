@@ -45,6 +45,8 @@ interface RawAddon {
     shape: number[],
     evalConfigJson: string,
     device: string,
+    seed: number,
+    epoch: number,
   ): Promise<string>;
   CancelToken: new () => RawCancelToken;
 }
@@ -125,7 +127,7 @@ function wrap(raw: RawAddon): NativeBinding {
         signal?.removeEventListener('abort', onAbort);
       }
     },
-    async evaluate(checkpoint, model, numClasses, data, evalConfig: NativeEvalConfig, device) {
+    async evaluate(checkpoint, model, numClasses, data, evalConfig: NativeEvalConfig, device, seed, epoch) {
       try {
         const json = await raw.evaluate(
           checkpoint,
@@ -135,6 +137,8 @@ function wrap(raw: RawAddon): NativeBinding {
           [data.channels, data.height, data.width],
           JSON.stringify(evalConfig),
           device,
+          seed,
+          epoch,
         );
         return JSON.parse(json) as EvalResult;
       } catch (e) {

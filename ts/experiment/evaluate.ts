@@ -8,7 +8,7 @@ import { ConfigError, fromZodError } from '../config/errors.js';
 import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
 import { datasetInfo, loadDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
-import type { EvalResult, NativeEvalConfig } from '../native-types.js';
+import type { EvalResult, NativeEvalConfig, TrainSummary } from '../native-types.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -36,15 +36,30 @@ export function readRunConfig(runDir: string): RunConfig {
   return parsed.data;
 }
 
+/**
+ * The epoch a run's checkpoint was evaluated after (from summary.json), so
+ * re-evaluation uses the same seed; 0 when unknown (interrupted runs).
+ */
+function checkpointEpoch(runDir: string, which: 'best' | 'last' | 'interrupted'): number {
+  try {
+    const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as Partial<TrainSummary>;
+    const result = which === 'best' ? summary.best : which === 'last' ? summary.last : null;
+    return result?.epoch ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult> {
   const config = readRunConfig(options.runDir);
+  const which = options.checkpoint ?? 'best';
   const evalMerged = { ...config.eval, ...options.eval };
   const parsedEval = evalSchema.safeParse(evalMerged);
   if (!parsedEval.success) {
     const err = fromZodError(parsedEval.error, evalMerged);
     throw new ConfigError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
   }
-  const checkpoint = path.join(options.runDir, 'checkpoints', `${options.checkpoint ?? 'best'}.safetensors`);
+  const checkpoint = path.join(options.runDir, 'checkpoints', `${which}.safetensors`);
   const info = datasetInfo(config.dataset.name);
   const data = loadDataset(config.dataset.name, config.dataset);
   return loadNative().evaluate(
@@ -54,5 +69,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult>
     { ...data.test, channels: data.channels, height: data.height, width: data.width },
     parsedEval.data,
     options.device ?? config.device,
+    config.seed,
+    checkpointEpoch(options.runDir, which),
   );
 }

@@ -20,17 +20,30 @@ pub fn pgd_of(cfg: &EvalConfig) -> Pgd {
     }
 }
 
+/// The seed of the evaluation after `epoch` of a run seeded with `seed`.
+pub fn eval_seed(seed: i64, epoch: usize) -> i64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch as i64)
+}
+
 /// Evaluates `net` on (a prefix of) `split`. Returns None if `cancel` was set
 /// before it finished.
+///
+/// PGD's random starts come from libtorch's generator reseeded with
+/// `eval_seed(seed, epoch)`, so evaluating the same checkpoint with the same
+/// settings on the same device reproduces a result exactly (the training loop
+/// reseeds its own stream afterwards).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     net: &dyn Classifier,
     split: &Split,
     which: EvalSplit,
     cfg: &EvalConfig,
+    seed: i64,
     epoch: usize,
     cancel: Option<&AtomicBool>,
 ) -> Option<EvalResult> {
     let started = Instant::now();
+    tch::manual_seed(eval_seed(seed, epoch));
     let n = cfg.max_samples.map_or(split.len(), |m| m.min(split.len()));
     let attack = pgd_of(cfg);
     let mut clean = Tensor::zeros([], (Kind::Int64, split.labels.device()));
@@ -63,7 +76,8 @@ pub fn evaluate(
     })
 }
 
-/// Loads a checkpoint into a fresh `model` and evaluates it on one split.
+/// Loads a checkpoint into a fresh `model` and evaluates it on one split,
+/// seeded as the training run's evaluation after `epoch` was.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_checkpoint(
     checkpoint_path: &str,
@@ -74,11 +88,22 @@ pub fn evaluate_checkpoint(
     shape: [i64; 3],
     cfg: &EvalConfig,
     device: crate::config::DeviceChoice,
+    seed: i64,
+    epoch: usize,
 ) -> crate::Result<EvalResult> {
     cfg.validate("eval")?;
     let device = crate::device::resolve(device)?;
     let split = Split::from_bytes("eval", images, labels, shape, num_classes, device)?;
     let mut m = crate::models::build_model(model, num_classes, shape, device)?;
     crate::checkpoint::load(&mut m.vs, std::path::Path::new(checkpoint_path), model)?;
-    Ok(evaluate(m.net.as_ref(), &split, EvalSplit::Test, cfg, 0, None).expect("not cancellable"))
+    Ok(evaluate(
+        m.net.as_ref(),
+        &split,
+        EvalSplit::Test,
+        cfg,
+        seed,
+        epoch,
+        None,
+    )
+    .expect("not cancellable"))
 }

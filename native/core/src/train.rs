@@ -7,7 +7,7 @@ use crate::config::TrainConfig;
 use crate::data::{augment, Split};
 use crate::device;
 use crate::error::{CoreError, Result};
-use crate::eval::evaluate;
+use crate::eval::{eval_seed, evaluate};
 use crate::events::{
     CheckpointKind, EvalResult, EvalSplit, Event, EventSink, LossParts, RunStatus, TrainSummary,
 };
@@ -252,12 +252,16 @@ pub fn train(
             selection_split,
             selected_on,
             &cfg.eval,
+            cfg.seed,
             epoch,
             Some(cancel),
         ) else {
             cancelled(&mut summary, sink, epoch)?;
             break 'epochs;
         };
+        // Evaluation reseeded the generator; give training its own stream back
+        // (distinct per epoch, deterministic given the run's seed).
+        tch::manual_seed(eval_seed(cfg.seed, epoch).wrapping_add(1 << 40));
         sink.emit(Event::Eval(result.clone()));
         let last = ckpt_path("last");
         checkpoint::save(&model.vs, &last)?;
@@ -293,6 +297,7 @@ pub fn train(
                 &test_split,
                 EvalSplit::Test,
                 &cfg.eval,
+                cfg.seed,
                 epoch,
                 Some(cancel),
             );

@@ -104,6 +104,24 @@ fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
     );
     let best = summary.best.unwrap();
     assert_eq!(best.samples, 12);
+    // Re-evaluating the best checkpoint reproduces the run's evaluation exactly.
+    let again = st_core::eval::evaluate_checkpoint(
+        summary.best_checkpoint.as_ref().unwrap(),
+        "small_cnn",
+        10,
+        &d.images,
+        &d.labels,
+        [1, 28, 28],
+        &cfg.eval,
+        st_core::config::DeviceChoice::Cpu,
+        cfg.seed,
+        best.epoch,
+    )
+    .unwrap();
+    assert_eq!(
+        (again.clean_acc, again.robust_acc, again.epoch),
+        (best.clean_acc, best.robust_acc, best.epoch)
+    );
     let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
     checkpoint::load(
         &mut m.vs,

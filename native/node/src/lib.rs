@@ -103,7 +103,8 @@ pub fn train<'env>(
     Ok(promise)
 }
 
-/// Clean and PGD accuracy of a checkpoint on one split. Resolves with JSON.
+/// Clean and PGD accuracy of a checkpoint on one split, with PGD's random
+/// starts seeded as the run's evaluation after `epoch`. Resolves with JSON.
 #[napi(ts_return_type = "Promise<string>")]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<'env>(
@@ -115,6 +116,8 @@ pub fn evaluate<'env>(
     shape: Vec<u32>,
     eval_config_json: String,
     device: String,
+    seed: i64,
+    epoch: u32,
 ) -> Result<Object<'env>> {
     let eval_cfg: EvalConfig = serde_json::from_str(&eval_config_json)
         .map_err(|e| to_js_error(CoreError::config("eval", e.to_string())))?;
@@ -135,6 +138,8 @@ pub fn evaluate<'env>(
         shape: [c as i64, h as i64, w as i64],
         eval: eval_cfg,
         device,
+        seed,
+        epoch: epoch as usize,
     };
     let (deferred, promise) = env.create_deferred()?;
     runner::spawn_eval(job, deferred)?;

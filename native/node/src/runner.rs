@@ -129,6 +129,8 @@ pub struct EvalJob {
     pub shape: [i64; 3],
     pub eval: EvalConfig,
     pub device: DeviceChoice,
+    pub seed: i64,
+    pub epoch: usize,
 }
 
 pub fn spawn_eval(job: EvalJob, deferred: Deferred) -> Result<()> {
@@ -142,6 +144,8 @@ pub fn spawn_eval(job: EvalJob, deferred: Deferred) -> Result<()> {
             job.shape,
             &job.eval,
             job.device,
+            job.seed,
+            job.epoch,
         )?;
         Ok(serde_json::to_string(&result).expect("result serialises"))
     })
