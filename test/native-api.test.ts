@@ -51,9 +51,9 @@ test.serial('invalid configs fail before any work, naming the field', async (t) 
 });
 
 // Thresholds from measurements on the 2-core machine with this job (3 epochs,
-// best epoch by PGD-20): ST 95.6% clean / 63.6% PGD-20 at eps 0.2, plain CE
-// 96.0% / 35.6% (seed 0). Other seeds and split orders gave ST 61.6-67.0% and
-// plain CE 25.4-33.4%. The test asks for ST above 50%, a gap of 20 points, and
+// best epoch by PGD-20, seed 0): ST 95.6% clean / 65.8% PGD-20 at eps 0.2,
+// plain CE 97.2% / 32.4%. Other seeds and split orders gave ST 61.6-67.0% and
+// plain CE 25.4-35.6%. The test asks for ST above 50%, a gap of 20 points, and
 // a baseline that has really trained (clean above 90%).
 test.serial('ST is far more robust than a normally trained model under the same attack', async (t) => {
   const events: TrainEvent[] = [];
