@@ -21,10 +21,10 @@ export interface Preset {
 
 /**
  * The base every preset starts from: the default `st-native train` job.
- * ST on the embedded MNIST digits, chosen to finish in ~2.5 minutes on 2 CPU
+ * ST on the embedded MNIST digits, chosen to finish in under 3 minutes on 2 CPU
  * cores and to separate robust from non-robust models clearly (README: "The
- * default preset and why"). Measured there: 97.4 % clean, 77.0 % PGD-20 at
- * eps 0.2 (a normally trained SmallCNN: 98.0 % / 26.6 %).
+ * default preset and why"). Measured there: 96.8 % clean, 76.7 % PGD-20 at
+ * eps 0.2 in 2 min 45 s (a normally trained SmallCNN: 97.1 % / 25.7 %).
  */
 export const baseConfig: RunConfig = {
   model: 'small_cnn',
@@ -48,7 +48,7 @@ export const DEFAULT_PRESET = 'mnist-st-quick';
 export const presets: readonly Preset[] = [
   {
     name: 'mnist-st-quick',
-    description: 'ST (symmkl, beta 3, eps 0.2, K 5) on the embedded MNIST digits, 3 epochs, ~2.5 min on 2 CPU cores',
+    description: 'ST (symmkl, beta 3, eps 0.2, K 5) on the embedded MNIST digits, 3 epochs, under 3 min on 2 CPU cores',
     overrides: {},
   },
   {
