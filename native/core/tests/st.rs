@@ -53,6 +53,7 @@ fn selection_orders_adv_benign_col_and_breaks_ties_towards_benign() {
 
 #[test]
 fn inner_points_stay_in_the_ball_and_unit_box_and_selection_is_ordered() {
+    let _rng = seeded(7);
     for reg in [Reg::Symmkl, Reg::Js, Reg::L2] {
         tch::manual_seed(7);
         let (_vs, net) = tiny_resnet(Kind::Float);
@@ -98,7 +99,7 @@ fn inner_points_stay_in_the_ball_and_unit_box_and_selection_is_ordered() {
 
 #[test]
 fn inner_steps_increase_the_discrepancy() {
-    tch::manual_seed(11);
+    let _rng = seeded(11);
     let (_vs, net) = small_cnn_no_dropout();
     let x = images(32, [1, 28, 28], Kind::Float);
     let y = labels(32, 10);
@@ -120,7 +121,7 @@ fn inner_steps_increase_the_discrepancy() {
 
 #[test]
 fn batched_forward_and_input_gradients_equal_separate_passes() {
-    tch::manual_seed(3);
+    let _rng = seeded(3);
     let (_vs, net) = tiny_resnet(Kind::Float);
     let (xa, xc) = (
         images(8, [3, 8, 8], Kind::Float),
@@ -152,7 +153,7 @@ fn batched_forward_and_input_gradients_equal_separate_passes() {
 /// rounding noise.
 #[test]
 fn batched_st_step_equals_separate_st_step() {
-    tch::manual_seed(4);
+    let _rng = seeded(4);
     let (vs_a, net_a) = tiny_resnet(Kind::Double);
     let mut vs_b = VarStore::new(tch::Device::Cpu);
     let net_b = st_core::models::resnet::ResNet::resnet18(&vs_b.root(), 3, 5, 4);
@@ -201,7 +202,7 @@ fn batched_st_step_equals_separate_st_step() {
 
 #[test]
 fn outer_loss_is_ce_plus_beta_reg_of_the_reselected_pair() {
-    tch::manual_seed(8);
+    let _rng = seeded(8);
     let (_vs, net) = small_cnn_no_dropout();
     let x = images(8, [1, 28, 28], Kind::Float);
     let y = labels(8, 10);

@@ -1,6 +1,8 @@
 //! The training loop end to end on tiny synthetic data: events, checkpoints,
 //! cancellation, refusal of foreign checkpoints, bad configs.
 
+mod common;
+use common::seeded;
 use st_core::checkpoint;
 use st_core::config::TrainConfig;
 use st_core::events::{EvalSplit, Event, RunStatus, VecSink};
@@ -55,6 +57,7 @@ fn tmp_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
+    let _rng = seeded(0);
     let dir = tmp_dir("run");
     let cfg = config(dir.to_str().unwrap(), ST, 2);
     let d = data(40);
@@ -138,6 +141,7 @@ fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
 
 #[test]
 fn cancelling_stops_within_a_step_and_leaves_a_loadable_checkpoint() {
+    let _rng = seeded(0);
     let dir = tmp_dir("cancel");
     let cfg = config(dir.to_str().unwrap(), ST, 3);
     let d = data(64);
@@ -164,6 +168,7 @@ fn cancelling_stops_within_a_step_and_leaves_a_loadable_checkpoint() {
 
 #[test]
 fn a_checkpoint_of_another_architecture_or_a_truncated_file_is_refused() {
+    let _rng = seeded(0);
     let dir = tmp_dir("foreign");
     std::fs::create_dir_all(&dir).unwrap();
     let small = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
@@ -212,6 +217,7 @@ fn train_err(cfg: &TrainConfig, d: &Data) -> st_core::CoreError {
 
 #[test]
 fn diverging_training_stops_with_a_clear_error_and_keeps_checkpoints() {
+    let _rng = seeded(0);
     let dir = tmp_dir("nan");
     let d = data(64);
     let mut cfg = config(dir.to_str().unwrap(), r#"{"name": "natural"}"#, 1);
@@ -240,6 +246,7 @@ fn diverging_training_stops_with_a_clear_error_and_keeps_checkpoints() {
 
 #[test]
 fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
+    let _rng = seeded(0);
     let good = serde_json::to_value(config("/tmp/x", ST, 1)).unwrap();
     let mut bad = good.clone();
     bad["method"]["betaa"] = 1.into();
@@ -268,6 +275,7 @@ fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
 
 #[test]
 fn with_a_validation_split_selection_uses_it_and_the_best_checkpoint_is_tested_once() {
+    let _rng = seeded(0);
     let dir = tmp_dir("validation");
     let cfg = config(dir.to_str().unwrap(), ST, 2);
     let d = data(40);

@@ -3,7 +3,21 @@
 
 use st_core::models::resnet::ResNet;
 use st_core::models::small_cnn::SmallCnn;
+use std::sync::{Mutex, MutexGuard};
 use tch::{nn::VarStore, Device, Kind, Tensor};
+
+static RNG: Mutex<()> = Mutex::new(());
+
+/// Locks libtorch's RNG for one test and seeds it. The RNG is process-global
+/// and cargo runs a file's tests on parallel threads, so a test that reseeds
+/// to replay the same random draws (PGD starts, ST's two noisy starts) must
+/// keep every other test's draws out until it is done: hold the guard for the
+/// whole test. A test that panicked while holding it does not poison the rest.
+pub fn seeded(seed: i64) -> MutexGuard<'static, ()> {
+    let guard = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed);
+    guard
+}
 
 /// A ResNet-18-shaped net (BatchNorm everywhere) of width 4 on 3×8×8 inputs.
 pub fn tiny_resnet(kind: Kind) -> (VarStore, ResNet) {
