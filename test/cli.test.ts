@@ -1,71 +1,92 @@
+/** The CLI as a subprocess, for everything that needs no native addon. */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cli, root } from './helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [path.join(root, 'bin', 'st-native.js'), ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+const neverCreated = path.join(root, 'never-created');
 
-test('--help lists the commands', (t) => {
+test('--help lists the commands, and every command has its own help', (t) => {
   const r = cli('--help');
   t.is(r.status, 0);
   t.regex(r.stdout, /Commands:\n\s+train/);
-  t.regex(cli('train', '--help').stdout, /--set KEY\.PATH=VALUE/);
+  const expected: Record<string, RegExp> = {
+    train: /--set KEY\.PATH=VALUE[\s\S]*Exit codes: 0 done, 1 failed, 2 invalid config or usage/,
+    eval: /Usage: st-native eval <runDir>[\s\S]*--checkpoint WHICH/,
+    models: /Usage: st-native models \[--json\][\s\S]*parameter count/,
+    presets: /Usage: st-native presets \[--json\]/,
+  };
+  for (const [command, pattern] of Object.entries(expected)) {
+    const h = cli(command, '--help');
+    t.is(h.status, 0, command);
+    t.regex(h.stdout, pattern, command);
+    t.is(h.stderr, '', command);
+  }
 });
 
-test('presets --json is machine-readable', (t) => {
+test('no command prints the usage and exits 2', (t) => {
+  const r = cli();
+  t.is(r.status, 2);
+  t.regex(r.stdout, /Usage: st-native <command>/);
+});
+
+test('presets --json is machine-readable, and the plain list names the default', (t) => {
   const r = cli('presets', '--json');
   t.is(r.status, 0);
-  const presets = JSON.parse(r.stdout) as { name: string }[];
+  const presets = JSON.parse(r.stdout) as { name: string; description: string; overrides: unknown }[];
   t.true(presets.some((p) => p.name === 'mnist-st-quick'));
-});
-
-test('models --json lists the models with the reference parameter counts', (t) => {
-  const r = cli('models', '--json');
-  t.is(r.status, 0, r.stderr);
-  const models = JSON.parse(r.stdout) as { name: string; parameters: number }[];
-  t.deepEqual(
-    models.map((m) => [m.name, m.parameters]),
-    [
-      ['small_cnn', 312_202],
-      ['resnet18', 11_173_962],
-    ],
-  );
+  t.true(presets.every((p) => typeof p.description === 'string' && typeof p.overrides === 'object'));
+  t.regex(cli('presets').stdout, /^mnist-st-quick\s+ST /m);
 });
 
 test('a bad --set exits 2 before any work and names the field', (t) => {
-  const r = cli('train', '--set', 'method.beta=six', '--runs-dir', path.join(root, 'never-created'));
+  const r = cli('train', '--set', 'method.beta=six', '--runs-dir', neverCreated);
   t.is(r.status, 2);
-  t.regex(r.stderr, /method\.beta: expected number, got "six"/);
+  t.regex(r.stderr, /method\.beta: expected a number, got "six"/);
   t.is(r.stdout, '');
+  t.false(existsSync(neverCreated));
+});
+
+test('every config error is reported at once, each with its field', (t) => {
+  const r = cli('train', '--epochs', '0', '--device', 'gpu', '--set', 'optimizer.learningrate=0.1', '--runs-dir', neverCreated);
+  t.is(r.status, 2);
+  t.regex(r.stderr, /^invalid config:$/m);
+  t.regex(r.stderr, /^ {2}epochs: expected a number >= 1, got 0$/m);
+  t.regex(r.stderr, /^ {2}device: expected one of "auto", "cpu", "cuda", got "gpu"$/m);
+  t.regex(r.stderr, /^ {2}optimizer\.learningrate: unknown field$/m);
+});
+
+test('a malformed --set, an unknown preset and an unreadable --config exit 2', (t) => {
+  const set = cli('train', '--set', 'epochs');
+  t.is(set.status, 2);
+  t.regex(set.stderr, /--set: expected key\.path=value, got "epochs"/);
+  const preset = cli('train', '--preset', 'mnist-fast');
+  t.is(preset.status, 2);
+  t.regex(preset.stderr, /preset: unknown preset "mnist-fast"; expected one of mnist-st-quick/);
+  const config = cli('train', '--config', path.join(root, 'no-such-config.json'));
+  t.is(config.status, 2);
+  t.regex(config.stderr, /--config .*no-such-config\.json: cannot read a JSON object/);
+});
+
+test('a dataset that is not available yet is a config error (exit 2), before any work', (t) => {
+  const r = cli('train', '--preset', 'cifar10-st-paper', '--runs-dir', neverCreated);
+  t.is(r.status, 2);
+  t.regex(r.stderr, /dataset\.name: cifar10: not available yet \(roadmap/);
+  t.false(existsSync(neverCreated));
 });
 
 test('unknown options and commands are usage errors', (t) => {
-  t.is(cli('train', '--epoch', '3').status, 2);
+  const option = cli('train', '--epoch', '3');
+  t.is(option.status, 2);
+  t.regex(option.stderr, /Unknown option '--epoch'[\s\S]*\(see --help\)/);
   t.is(cli('fly').status, 2);
+  t.is(cli('train', 'extra').status, 2);
+  t.is(cli('eval').status, 2);
+  t.is(cli('eval', root, '--checkpoint', 'worst').status, 2);
 });
 
 test('eval of a folder that is not a run says so', (t) => {
   const r = cli('eval', root);
   t.is(r.status, 2);
   t.regex(r.stderr, /config\.json: not found: is this a run folder\?/);
-});
-
-test('train --json prints only JSON events, and eval reads the run back', (t) => {
-  const runs = mkdtempSync(path.join(tmpdir(), 'st-cli-runs-'));
-  const r = cli('train', '--json', '--runs-dir', runs, '--name', 'tiny', '--epochs', '1', '--device', 'cpu',
-    '--set', 'dataset.trainSize=128', '--set', 'dataset.testSize=40', '--set', 'eval.steps=2');
-  t.is(r.status, 0, r.stderr);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string });
-  t.is(events[0]!.type, 'start');
-  t.is(events.at(-1)!.type, 'done');
-  t.is(events.at(-1)!.status, 'completed');
-  const e = cli('eval', path.join(runs, 'tiny'), '--checkpoint', 'last', '--json', '--set', 'eval.steps=1');
-  t.is(e.status, 0, e.stderr);
-  const result = JSON.parse(e.stdout) as { samples: number; attack: string };
-  t.is(result.samples, 40);
-  t.is(result.attack, 'pgd-1');
 });

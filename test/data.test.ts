@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatasetError, loadDataset, loadEmbeddedMnist } from '../ts/data/index.js';
+import { datasets, DatasetError, loadDataset, loadEmbeddedMnist } from '../ts/data/index.js';
 
 const full = loadEmbeddedMnist({ trainSize: null, testSize: null });
 
@@ -64,6 +64,16 @@ test('a validation split is carved off the training split, disjoint from what re
   t.throws(() => loadEmbeddedMnist({ trainSize: null, testSize: null, validationSize: 9000 }), { instanceOf: DatasetError, message: /leaves no training images/ });
 });
 
-test('datasets that are not shipped yet say so', (t) => {
-  t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null }), { instanceOf: DatasetError, message: /cifar10: not available yet/ });
+test('datasets that are not shipped yet say so, with a code of their own', (t) => {
+  const err = t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null }), {
+    instanceOf: DatasetError,
+    message: /^cifar10: not available yet \(roadmap/,
+  });
+  t.is(err!.code, 'ERR_DATASET_UNAVAILABLE');
+  t.is(t.throws(() => loadDataset('imagenet', { trainSize: null, testSize: null }))!.message, 'imagenet: unknown dataset; expected one of mnist-embedded, cifar10, cifar100, svhn');
+});
+
+test('the registry describes the embedded split as it is', (t) => {
+  const info = datasets.find((d) => d.name === 'mnist-embedded')!;
+  t.true(info.description.includes(`${full.train.labels.length.toLocaleString('en-US')} train / ${full.test.labels.length.toLocaleString('en-US')} test`));
 });

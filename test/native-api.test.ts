@@ -45,7 +45,7 @@ test.serial('listModels reports the reference parameter counts', (t) => {
 test.serial('invalid configs fail before any work, naming the field', async (t) => {
   await t.throwsAsync(train({ overrides: [...quick('never'), { method: { steps: 2.5 } }] }), {
     instanceOf: ConfigError,
-    message: /method\.steps: expected int/,
+    message: /method\.steps: expected an integer, got 2\.5/,
   });
   t.false(existsSync(path.join(runsDir, 'never')));
 });

@@ -17,6 +17,11 @@ export function report(e: unknown, write: (s: string) => void): number {
     write(`${e.message}\n(see --help)`);
     return EXIT.usage;
   }
+  if (e instanceof DatasetError && e.code === 'ERR_DATASET_UNAVAILABLE') {
+    // The config asked for something this version cannot load: nothing was attempted.
+    write(`invalid config:\n  dataset.name: ${e.message}`);
+    return EXIT.usage;
+  }
   if (e instanceof DatasetError) {
     write(`dataset error: ${e.message}`);
     return EXIT.failed;

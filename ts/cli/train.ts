@@ -65,10 +65,12 @@ export async function trainCommand(args: TrainArgs, io: { out: (s: string) => vo
   const config = resolveConfig({ preset: args.preset, overrides: overridesFrom(args) });
   const controller = new AbortController();
   let interrupts = 0;
+  // Where "stopping…" is said: on stderr, except under the dashboard, which owns the terminal.
+  let sayStopping = () => io.err('stopping after this step and saving a checkpoint… (Ctrl-C again to quit at once)');
   const onSigint = () => {
     interrupts += 1;
     if (interrupts > 1) process.exit(EXIT.interrupted);
-    io.err('stopping after this step and saving a checkpoint… (Ctrl-C again to quit at once)');
+    sayStopping();
     controller.abort();
   };
   process.on('SIGINT', onSigint);
@@ -81,6 +83,7 @@ export async function trainCommand(args: TrainArgs, io: { out: (s: string) => vo
     const store = new TrainStore();
     const ink = render(React.createElement(App, { store }), { exitOnCtrlC: false, patchConsole: false });
     onEvent = (e) => store.push(e);
+    sayStopping = () => store.markStopping();
     finish = () => {
       ink.unmount();
       store.dispose();

@@ -1,6 +1,8 @@
 /**
  * Configuration errors that name the dotted field path and what was
- * expected, e.g. `method.beta: expected a number, got "six"`.
+ * expected, e.g. `method.beta: expected a number, got "six"`. zod's own
+ * messages are rewritten from the issue fields (not from its English text) so
+ * they read the same for every field and always quote what was received.
  */
 import type { z } from 'zod';
 
@@ -29,8 +31,10 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** What was received, as the user would write it (JSON turns NaN into "null", so numbers are printed directly). */
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
+  if (typeof v === 'number') return String(v);
   try {
     return JSON.stringify(v);
   } catch {
@@ -38,20 +42,101 @@ function describe(v: unknown): string {
   }
 }
 
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+};
+
+function oneOf(values: readonly unknown[]): string {
+  const quoted = values.map((v) => JSON.stringify(v));
+  return quoted.length === 1 ? quoted[0]! : `one of ${quoted.join(', ')}`;
+}
+
+/** Levenshtein distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The closest known key. Every object the schema sees is a full merge of the
+ * base config with the overrides, so the valid keys are the object's own keys
+ * minus the unknown ones.
+ */
+function suggestion(key: string, container: unknown, unknown: readonly string[]): string {
+  if (container === null || typeof container !== 'object') return '';
+  const known = Object.keys(container).filter((k) => !unknown.includes(k));
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? ` (did you mean "${best}"?)` : '';
+}
+
+function bound(issue: { origin: string; inclusive?: boolean }, kind: 'min' | 'max', value: number | bigint): string {
+  const op = kind === 'min' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+  switch (issue.origin) {
+    case 'string':
+      return `expected ${kind === 'min' ? 'at least' : 'at most'} ${value} character${value === 1 ? '' : 's'}`;
+    case 'array':
+      return `expected ${kind === 'min' ? 'at least' : 'at most'} ${value} item${value === 1 ? '' : 's'}`;
+    default:
+      return `expected a number ${op} ${value}`;
+  }
+}
+
 /** Turns zod issues into path-named messages, quoting what was received. */
 export function fromZodError(error: z.ZodError, input: unknown): ConfigError {
-  const issues = error.issues.map((issue) => {
+  const issues: ConfigIssue[] = [];
+  for (const issue of error.issues) {
     const path = issue.path.map(String).join('.');
     const got = `got ${describe(valueAt(input, issue.path))}`;
-    let message = issue.message.replace(/^(Invalid input|Invalid option|Too small|Too big|Invalid string): /, '');
-    if (issue.code === 'unrecognized_keys') {
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    } else if (issue.code === 'invalid_type') {
-      message = `expected ${issue.expected}, ${got}`;
-    } else if (issue.code === 'invalid_value' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_format') {
-      message = `${message}, ${got}`;
+    switch (issue.code) {
+      case 'unrecognized_keys': {
+        // One issue per key, with the key in the path: the path names the field.
+        const container = valueAt(input, issue.path);
+        for (const key of issue.keys) {
+          issues.push({ path: path ? `${path}.${key}` : key, message: `unknown field${suggestion(key, container, issue.keys)}` });
+        }
+        continue;
+      }
+      case 'invalid_type':
+        issues.push({ path, message: `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, ${got}` });
+        continue;
+      case 'invalid_value':
+        issues.push({ path, message: `expected ${oneOf(issue.values)}, ${got}` });
+        continue;
+      case 'invalid_union': {
+        // A discriminated union (the method) whose `name` matches no option.
+        const options = (issue as { options?: unknown[] }).options;
+        issues.push({ path, message: options ? `expected ${oneOf(options)}, ${got}` : `${issue.message}, ${got}` });
+        continue;
+      }
+      case 'too_small':
+        issues.push({ path, message: `${bound(issue, 'min', issue.minimum)}, ${got}` });
+        continue;
+      case 'too_big':
+        issues.push({ path, message: `${bound(issue, 'max', issue.maximum)}, ${got}` });
+        continue;
+      default:
+        // Custom messages (e.g. the runName pattern) are already phrased as "expected ...".
+        issues.push({ path, message: `${issue.message.replace(/^Invalid [a-z ]+: /, '')}, ${got}` });
     }
-    return { path, message };
-  });
+  }
   return new ConfigError(issues);
 }

@@ -33,16 +33,36 @@ export function writeSummary(run: RunDir, summary: TrainSummary | { status: 'fai
   writeJsonAtomic(path.join(run.path, 'summary.json'), summary);
 }
 
-/** Appends one JSON event per line to metrics.jsonl. */
+/**
+ * Appends one JSON event per line to metrics.jsonl, as events arrive. A write
+ * failure (disk full, folder removed) must not crash the process from a
+ * stream 'error' event mid-training: it is kept and reported by `close()`.
+ */
 export class MetricsLog {
+  readonly file: string;
   private readonly stream: WriteStream;
+  private error: Error | undefined;
   constructor(run: RunDir) {
-    this.stream = createWriteStream(path.join(run.path, 'metrics.jsonl'), { flags: 'a' });
+    this.file = path.join(run.path, 'metrics.jsonl');
+    this.stream = createWriteStream(this.file, { flags: 'a' });
+    this.stream.on('error', (e) => {
+      this.error ??= e;
+    });
   }
   append(event: TrainEvent): void {
+    if (this.error) return;
     this.stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
   }
+  /** Flushes and closes; rejects if any line could not be written. */
   close(): Promise<void> {
-    return new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error | null) => {
+        const e = this.error ?? err;
+        if (e) reject(new Error(`${this.file}: could not be written (${e.message})`));
+        else resolve();
+      };
+      if (this.stream.destroyed) return settle();
+      this.stream.end(settle);
+    });
   }
 }

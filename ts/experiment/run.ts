@@ -27,8 +27,9 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
   const nativeConfig = toNativeConfig(config, info.numClasses, run.checkpoints);
   writeConfig(run, config, nativeConfig);
   const log = new MetricsLog(run);
+  let summary: TrainSummary;
   try {
-    const summary = await native.train(
+    summary = await native.train(
       nativeConfig,
       data,
       (event) => {
@@ -37,13 +38,17 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
       },
       options.signal,
     );
-    writeSummary(run, summary);
-    return { runDir: run.path, summary };
   } catch (e) {
     const err = e as Error & { code?: string };
     writeSummary(run, { status: 'failed', error: err.message, ...(err.code ? { code: err.code } : {}) });
+    // The training error is the one to report, not a log that also failed.
+    await log.close().catch(() => undefined);
     throw Object.assign(err, { runDir: run.path });
-  } finally {
-    await log.close();
   }
+  writeSummary(run, summary);
+  // A run whose event log is incomplete is reported as failed (summary.json and checkpoints stay).
+  await log.close().catch((e: unknown) => {
+    throw Object.assign(e as Error, { runDir: run.path });
+  });
+  return { runDir: run.path, summary };
 }

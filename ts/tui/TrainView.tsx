@@ -5,8 +5,8 @@
  */
 import React from 'react';
 import { Box, Static, Text } from 'ink';
-import { bar, duration, num, pct } from './format.js';
-import { epochEtaSeconds, runEtaSeconds, type EpochRow, type TrainViewState } from './state.js';
+import { bar, duration, lr, num, pct } from './format.js';
+import { epochEtaSeconds, pendingRow, runEtaSeconds, settledRows, type EpochRow, type TrainViewState } from './state.js';
 
 function EpochLine({ row }: { row: EpochRow }) {
   return (
@@ -14,7 +14,7 @@ function EpochLine({ row }: { row: EpochRow }) {
       {String(row.epoch).padStart(5)}  {pct(row.eval?.cleanAcc)}  {pct(row.eval?.robustAcc)}  {num(row.loss).padStart(7)}
       {'  '}
       {pct(row.trainAcc)}  {duration(row.seconds + (row.eval?.seconds ?? 0)).padStart(7)}
-      {row.best ? <Text color="green">  ★ best</Text> : null}
+      {row.best ? <Text color="green">  ★ new best</Text> : null}
     </Text>
   );
 }
@@ -24,7 +24,10 @@ export function TrainView({ state }: { state: TrainViewState }) {
   const firstEval = s.rows.find((r) => r.eval)?.eval;
   const attack = firstEval?.attack ?? 'pgd-20';
   const header = `${'epoch'.padStart(5)}  ${'clean'.padStart(6)}  ${attack.padStart(6)}  ${'loss'.padStart(7)}  ${'train'.padStart(6)}  ${'time'.padStart(7)}`;
-  const finished = s.rows.filter((r) => r.eval);
+  // Static prints each item once and never again, so only settled rows go
+  // there (see isSettled); the newest row stays live until its best marker is known.
+  const finished = settledRows(s);
+  const pending = pendingRow(s);
   return (
     <Box flexDirection="column">
       <Static items={[{ key: 'header' }, ...finished.map((r) => ({ key: `e${r.epoch}`, row: r }))]}>
@@ -38,6 +41,7 @@ export function TrainView({ state }: { state: TrainViewState }) {
           )
         }
       </Static>
+      {pending ? <EpochLine row={pending} /> : null}
       {firstEval?.split === 'validation' ? <Text dimColor>(per-epoch accuracy on the validation split)</Text> : null}
       {s.finalTest ? (
         <Text>
@@ -48,8 +52,11 @@ export function TrainView({ state }: { state: TrainViewState }) {
       {s.phase === 'done' ? null : (
         <Box flexDirection="column" marginTop={1}>
           <Text dimColor>
-            {s.method ?? '…'} · {s.model ?? '…'} ({s.parameters?.toLocaleString('en-US') ?? '?'} params) · {s.device ?? '…'} · lr {num(s.lr, 4)}
+            {s.method ?? '…'} · {s.model ?? '…'} ({s.parameters?.toLocaleString('en-US') ?? '?'} params) · {s.device ?? '…'} · lr {lr(s.lr)}
           </Text>
+          {s.stopping ? (
+            <Text color="yellow">stopping after this step and saving checkpoints/interrupted.safetensors… (Ctrl-C again quits at once)</Text>
+          ) : null}
           <Text>
             epoch {bar(s.epoch - 1 + (s.stepsPerEpoch ? s.step / s.stepsPerEpoch : 0), s.epochs)} {s.epoch}/{s.epochs}
           </Text>

@@ -8,6 +8,11 @@ export function num(x: number | undefined, digits = 3): string {
   return x === undefined ? '-' : x.toFixed(digits);
 }
 
+/** A learning rate in 3 significant digits, without padding: 0.03, 0.001, 5e-5. */
+export function lr(x: number): string {
+  return String(Number(x.toPrecision(3)));
+}
+
 export function duration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '--:--';
   const s = Math.round(seconds);

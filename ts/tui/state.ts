@@ -7,6 +7,10 @@ import type { EvalResult, LossParts, TrainEvent, TrainSummary } from '../native-
 /** A finished epoch: its `epoch` event, then its evaluation and best marker. */
 export type EpochRow = Omit<Extract<TrainEvent, { type: 'epoch' }>, 'type'> & {
   eval?: EvalResult;
+  /**
+   * This epoch set a new best (a `best` checkpoint was written for it). Never
+   * cleared by later epochs: the table is printed once, row by row.
+   */
   best?: boolean;
 };
 
@@ -36,6 +40,8 @@ export interface TrainViewState {
   bestEpoch?: number;
   lastCheckpoint?: string;
   summary?: TrainSummary;
+  /** The user asked to stop (first Ctrl-C); the native loop stops within a step. */
+  stopping?: boolean;
 }
 
 export const initialState: TrainViewState = {
@@ -98,7 +104,7 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
     }
     case 'checkpoint': {
       if (e.kind !== 'best') return { ...s, lastCheckpoint: e.path };
-      const rows = s.rows.map((r) => ({ ...r, best: r.epoch === e.epoch }));
+      const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, best: true } : r));
       return { ...s, rows, bestEpoch: e.epoch };
     }
     case 'done': {
@@ -106,6 +112,27 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
       return { ...s, phase: 'done', summary, elapsedSec: summary.seconds };
     }
   }
+}
+
+/**
+ * Whether a finished epoch's row is final. Its `eval` event comes before its
+ * checkpoints (the `best` one decides the marker), so a row is final only once
+ * the run has moved on: a step of a later epoch, or the end of the run. Final
+ * rows go to the printed-once table; the latest row is shown live until then.
+ */
+export function isSettled(s: TrainViewState, row: EpochRow): boolean {
+  return s.phase === 'done' || row.epoch < s.epoch;
+}
+
+/** Rows for the printed-once table: settled, and evaluated (at the end, unevaluated ones too: a cancelled evaluation). */
+export function settledRows(s: TrainViewState): EpochRow[] {
+  return s.rows.filter((r) => isSettled(s, r) && (r.eval !== undefined || s.phase === 'done'));
+}
+
+/** The latest evaluated row while its checkpoints may still arrive. */
+export function pendingRow(s: TrainViewState): EpochRow | undefined {
+  const last = s.rows.at(-1);
+  return last && last.eval && !isSettled(s, last) ? last : undefined;
 }
 
 /** Seconds left in the current epoch's training, from the live throughput. */

@@ -28,6 +28,12 @@ export class TrainStore {
     else this.timer ??= setTimeout(() => this.notify(), wait);
   }
 
+  /** Shows that a stop was requested (the dashboard owns the terminal, so the CLI says it here, not on stderr). */
+  markStopping(): void {
+    this.state = { ...this.state, stopping: true };
+    this.notify();
+  }
+
   private notify(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -1,0 +1,48 @@
+/** The CLI as a subprocess against the built native addon: `models`, `train --json`, `eval`. */
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { cli } from './helpers/cli.js';
+
+test('models --json lists the models with the reference parameter counts', (t) => {
+  const r = cli('models', '--json');
+  t.is(r.status, 0, r.stderr);
+  const models = JSON.parse(r.stdout) as { name: string; parameters: number }[];
+  t.deepEqual(
+    models.map((m) => [m.name, m.parameters]),
+    [
+      ['small_cnn', 312_202],
+      ['resnet18', 11_173_962],
+    ],
+  );
+  t.regex(cli('models').stdout, /^small_cnn\s+1x28x28\s+312,202 /m);
+});
+
+test('train --json prints only JSON events, and eval reads the run back', (t) => {
+  const runs = mkdtempSync(path.join(tmpdir(), 'st-cli-runs-'));
+  const r = cli('train', '--json', '--runs-dir', runs, '--name', 'tiny', '--epochs', '1', '--device', 'cpu',
+    '--set', 'dataset.trainSize=128', '--set', 'dataset.testSize=40', '--set', 'eval.steps=2');
+  t.is(r.status, 0, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string });
+  t.is(events[0]!.type, 'start');
+  t.is(events.at(-1)!.type, 'done');
+  t.is(events.at(-1)!.status, 'completed');
+  const e = cli('eval', path.join(runs, 'tiny'), '--checkpoint', 'last', '--json', '--set', 'eval.steps=1');
+  t.is(e.status, 0, e.stderr);
+  const result = JSON.parse(e.stdout) as { samples: number; attack: string };
+  t.is(result.samples, 40);
+  t.is(result.attack, 'pgd-1');
+});
+
+test('train without a TTY prints plain progress lines and the summary', (t) => {
+  const runs = mkdtempSync(path.join(tmpdir(), 'st-cli-plain-'));
+  const r = cli('train', '--runs-dir', runs, '--name', 'plain', '--epochs', '1', '--device', 'cpu',
+    '--set', 'dataset.trainSize=128', '--set', 'dataset.testSize=40', '--set', 'eval.steps=2');
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^start: st on small_cnn/m);
+  t.regex(r.stdout, /^epoch 1 test \(40\): clean [\d.]+%, pgd-2 [\d.]+%/m);
+  t.regex(r.stdout, /^checkpoint \(last\): /m);
+  t.regex(r.stdout, /^best epoch \(1, by pgd-2 on 40 held-out test images\): clean/m);
+  t.regex(r.stdout, new RegExp(`^run folder: ${path.join(runs, 'plain').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+});
