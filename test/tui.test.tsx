@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import React from 'react';
 import { render } from 'ink-testing-library';
 import type { TrainEvent } from '../ts/native-types.js';
@@ -16,6 +16,20 @@ const events: TrainEvent[] = [
 ];
 
 const fold = (evs: TrainEvent[]): TrainViewState => evs.reduce(reduce, initialState);
+
+/**
+ * Mounts the App on a fresh store, unmounting even when an assertion fails
+ * (or the App's clock keeps the worker alive).
+ */
+function mountApp(t: ExecutionContext, tickMs: number) {
+  const store = new TrainStore(10);
+  const { lastFrame, unmount } = render(<App store={store} tickMs={tickMs} />);
+  t.teardown(() => {
+    unmount();
+    store.dispose();
+  });
+  return { store, lastFrame };
+}
 
 test('the reducer folds events into rows, the best marker and live numbers', (t) => {
   const s = fold(events);
@@ -42,12 +56,7 @@ test('the dashboard shows the epoch table and the live losses, speed and ETA', (
 });
 
 test('the app redraws as events arrive through the store', async (t) => {
-  const store = new TrainStore(10);
-  const { lastFrame, unmount } = render(<App store={store} tickMs={50} />);
-  t.teardown(() => {
-    unmount();
-    store.dispose();
-  });
+  const { store, lastFrame } = mountApp(t, 50);
   store.push(events[0]!);
   store.push(events[1]!);
   await new Promise((r) => setTimeout(r, 60));
@@ -85,13 +94,7 @@ const tick = (ms = 25) => new Promise((r) => setTimeout(r, ms));
 // each event arrives in its own turn of the event loop. <Static> prints a row
 // once, so a row printed on `eval` would never get its best marker.
 test('the best marker reaches the printed table when events arrive one tick apart', async (t) => {
-  const store = new TrainStore(10);
-  const { lastFrame, unmount } = render(<App store={store} tickMs={1000} />);
-  // Unmount even when an assertion fails, or the App's clock keeps the worker alive.
-  t.teardown(() => {
-    unmount();
-    store.dispose();
-  });
+  const { store, lastFrame } = mountApp(t, 1000);
   for (const e of events.slice(0, 4)) {
     store.push(e);
     await tick();
@@ -138,12 +141,7 @@ test('a cancelled evaluation still leaves its epoch in the table at the end', (t
 });
 
 test('the first Ctrl-C shows in the dashboard', async (t) => {
-  const store = new TrainStore(10);
-  const { lastFrame, unmount } = render(<App store={store} tickMs={1000} />);
-  t.teardown(() => {
-    unmount();
-    store.dispose();
-  });
+  const { store, lastFrame } = mountApp(t, 1000);
   store.push(events[0]!);
   store.markStopping();
   await tick();

@@ -4,7 +4,7 @@ import React from 'react';
 import { render } from 'ink';
 import { ConfigError } from '../config/errors.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
-import { runExperiment } from '../experiment/run.js';
+import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { App } from '../tui/App.js';
 import { pct } from '../tui/format.js';
@@ -92,13 +92,14 @@ export async function trainCommand(args: TrainArgs, io: { out: (s: string) => vo
     const printer = new PlainPrinter(io.out);
     onEvent = (e) => printer.push(e);
   }
+  let result: RunResult;
   try {
-    const { summary, runDir } = await runExperiment(config, { onEvent, signal: controller.signal });
-    finish();
-    if (!args.json) io.out(summaryText(summary, runDir));
-    return summary.status === 'cancelled' ? EXIT.interrupted : EXIT.ok;
+    result = await runExperiment(config, { onEvent, signal: controller.signal });
   } finally {
+    // The dashboard goes (once, on success or failure) before anything else is printed.
     finish();
     process.off('SIGINT', onSigint);
   }
+  if (!args.json) io.out(summaryText(result.summary, result.runDir));
+  return result.summary.status === 'cancelled' ? EXIT.interrupted : EXIT.ok;
 }
