@@ -1,5 +1,23 @@
 import test from 'ava';
-import { baseConfig, ConfigError, mergeConfig, parseSetArgument, presets, resolveConfig, toNativeConfig } from '../ts/config/index.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseEvaluateOptions, parseTrainOptions } from '../ts/api-options.js';
+import { overridesFrom } from '../ts/cli/train.js';
+import {
+  baseConfig,
+  ConfigError,
+  MAX_OVERRIDE_DEPTH,
+  mergeConfig,
+  parseSetArgument,
+  presets,
+  readJsonFile,
+  resolveConfig,
+  toNativeConfig,
+} from '../ts/config/index.js';
+import { evaluate, train } from '../ts/index.js';
 
 function issuesOf(fn: () => unknown): string[] {
   try {
@@ -103,4 +121,309 @@ test('the native config carries exactly the validated values', (t) => {
   t.true(n.outDir.endsWith('runs/x/checkpoints'));
   t.deepEqual(n.method, cfg.method);
   t.is(n.initCheckpoint, null);
+});
+
+// --- Issue 5: nothing bad is accepted -------------------------------------------
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'st-native-config-'));
+const RESERVED = 'reserved key (__proto__, constructor and prototype are never config fields)';
+
+/** Issues of resolving these overrides on the default preset. */
+function resolveIssues(...overrides: unknown[]): string[] {
+  return issuesOf(() => resolveConfig({ overrides }));
+}
+
+/** Issues of a rejected promise (the public API rejects rather than throws). */
+async function rejectedIssues(p: Promise<unknown>): Promise<string[]> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+/** `{a:{a:...{a:leaf}}}` with `depth` keys, built without recursion. */
+function nested(depth: number, leaf: unknown, key = 'a'): unknown {
+  let v = leaf;
+  for (let i = 0; i < depth; i++) v = { [key]: v };
+  return v;
+}
+
+test('prototype keys are rejected at any depth, named by their path', (t) => {
+  t.deepEqual(resolveIssues(JSON.parse('{"optimizer":{"__proto__":{"lr":5}}}')), [`optimizer.__proto__: ${RESERVED}`]);
+  t.deepEqual(resolveIssues(JSON.parse('{"__proto__":{"epochs":5}}')), [`__proto__: ${RESERVED}`]);
+  t.deepEqual(resolveIssues({ constructor: { name: 'x' } }), [`constructor: ${RESERVED}`]);
+  t.deepEqual(resolveIssues({ method: { prototype: 1 } }), [`method.prototype: ${RESERVED}`]);
+  t.deepEqual(resolveIssues({ optimizer: { milestones: [1, JSON.parse('{"__proto__":1}')] } }), [
+    `optimizer.milestones.1.__proto__: ${RESERVED}`,
+  ]);
+  // An object literal's `__proto__` swaps the prototype instead of adding a key: reported the same way.
+  t.deepEqual(resolveIssues({ optimizer: { __proto__: { lr: 5 } } }), [`optimizer.__proto__: ${RESERVED}`]);
+  t.deepEqual(resolveIssues({ __proto__: { epochs: 5 } }), [`__proto__: ${RESERVED}`]);
+  t.is(({} as Record<string, unknown>)['lr'], undefined, 'Object.prototype is untouched');
+});
+
+test('a prototype key fails the same way whether other overrides follow it or not', (t) => {
+  const bad = JSON.parse('{"optimizer":{"__proto__":{"lr":5}}}') as unknown;
+  const alone = resolveIssues(bad);
+  t.deepEqual(resolveIssues(bad, { epochs: 2 }), alone);
+  t.deepEqual(resolveIssues({ epochs: 2 }, bad), alone);
+  t.deepEqual(resolveIssues(bad, JSON.parse('{"optimizer":{"lr":0.1}}')), alone);
+  t.throws(() => mergeConfig(baseConfig, bad), { instanceOf: ConfigError, message: /^optimizer\.__proto__: reserved key/ });
+});
+
+test('prototype keys are rejected in --set keys, --set values and config files', (t) => {
+  t.throws(() => parseSetArgument('__proto__.x=1'), { instanceOf: ConfigError, message: `__proto__: ${RESERVED}` });
+  t.throws(() => parseSetArgument('optimizer.constructor=1'), { instanceOf: ConfigError, message: `optimizer.constructor: ${RESERVED}` });
+  t.throws(() => parseSetArgument('optimizer.prototype.lr=1'), { instanceOf: ConfigError, message: `optimizer.prototype: ${RESERVED}` });
+  t.throws(() => parseSetArgument('optimizer={"__proto__":{"lr":5}}'), { instanceOf: ConfigError, message: `optimizer.__proto__: ${RESERVED}` });
+  const file = path.join(tmp, 'proto.json');
+  writeFileSync(file, '{"epochs": 2, "method": {"__proto__": {"beta": 100}}}');
+  t.throws(() => overridesFrom({ config: file, set: [], json: false }).map((o) => resolveConfig({ overrides: [o] })), {
+    instanceOf: ConfigError,
+    message: `method.__proto__: ${RESERVED}`,
+  });
+  t.is(({} as Record<string, unknown>)['x'], undefined, 'Object.prototype is untouched');
+});
+
+test('overrides nested too deep are a ConfigError naming the prefix, never a stack overflow', (t) => {
+  const limitPath = Array.from({ length: MAX_OVERRIDE_DEPTH }, () => 'a').join('.');
+  const tooDeep = `${limitPath}: nested more than ${MAX_OVERRIDE_DEPTH} levels deep`;
+  // 16 keys is allowed (then an unknown field); 17 is not.
+  t.deepEqual(resolveIssues(nested(MAX_OVERRIDE_DEPTH, 1)), ['a: unknown field']);
+  t.deepEqual(resolveIssues(nested(MAX_OVERRIDE_DEPTH + 1, 1)), [tooDeep]);
+  // 5,000 and 100,000 levels, as JSON.parse builds them from a file: a ConfigError, not a RangeError.
+  for (const depth of [5_000, 100_000]) {
+    const json = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    t.deepEqual(resolveIssues(JSON.parse(json)), [tooDeep], String(depth));
+  }
+  const file = path.join(tmp, 'deep.json');
+  writeFileSync(file, '{"optimizer":{"milestones":' + '['.repeat(5_000) + ']'.repeat(5_000) + '}}');
+  const issues = issuesOf(() => resolveConfig({ overrides: overridesFrom({ config: file, set: [], json: false }) }));
+  t.deepEqual(issues, [`optimizer.milestones.${Array.from({ length: MAX_OVERRIDE_DEPTH - 2 }, () => '0').join('.')}: nested more than 16 levels deep`]);
+  t.deepEqual(resolveIssues({ optimizer: { milestones: new Array<number>(20_000).fill(1) } }), [
+    'optimizer.milestones: expected at most 10000 items, got 20000',
+  ]);
+});
+
+test('--set keys with more than 16 segments are a ConfigError', (t) => {
+  const keys = (n: number) => Array.from({ length: n }, (_, i) => `k${i}`).join('.');
+  t.notThrows(() => parseSetArgument(`${keys(MAX_OVERRIDE_DEPTH)}=1`));
+  t.throws(() => parseSetArgument(`${keys(MAX_OVERRIDE_DEPTH + 1)}=1`), {
+    instanceOf: ConfigError,
+    message: `${keys(MAX_OVERRIDE_DEPTH)}: nested more than 16 levels deep`,
+  });
+  t.throws(() => parseSetArgument(`${keys(50_000)}=1`), { instanceOf: ConfigError, message: /nested more than 16 levels deep$/ });
+  t.throws(() => parseSetArgument(`a=${'['.repeat(5_000)}${']'.repeat(5_000)}`), { instanceOf: ConfigError, message: /^a\.0\.0.*nested more/ });
+});
+
+test('overrides that are not plain JSON data are rejected with their path', (t) => {
+  const plain = 'expected plain JSON data (objects, arrays, strings, numbers, true, false, null)';
+  t.deepEqual(resolveIssues({ optimizer: new Date(0) }), [`optimizer: ${plain}, got a Date`]);
+  t.deepEqual(resolveIssues({ eval: new Map() }), [`eval: ${plain}, got a Map`]);
+  t.deepEqual(resolveIssues({ epochs: new Number(3) }), [`epochs: ${plain}, got a Number`]);
+  class Options {
+    epochs = 3;
+  }
+  t.deepEqual(resolveIssues(new Options()), [`: ${plain}, got an instance of a class`]);
+  const getter = Object.defineProperty({}, 'epochs', { get: () => 3, enumerable: true });
+  t.deepEqual(resolveIssues(getter), ['epochs: expected a plain value, got a getter or setter']);
+  t.deepEqual(resolveIssues(42), [': expected a config object, got 42']);
+  t.deepEqual(resolveIssues([{ epochs: 3 }]), [': expected a config object, got [{"epochs":3}]']);
+  t.deepEqual(resolveIssues(10n), [': expected a config object, got 10n']);
+  // A null-prototype object (Object.create(null), some parsers) is plain data.
+  t.is(resolveConfig({ overrides: [Object.assign(Object.create(null) as object, { epochs: 4 })] }).epochs, 4);
+  t.throws(() => resolveConfig({ overrides: 'epochs=3' as never }), { instanceOf: ConfigError, message: /^overrides: expected an array/ });
+  t.throws(() => resolveConfig({ preset: 3 as never }), { instanceOf: ConfigError, message: 'preset: expected a string, got 3' });
+});
+
+test('negative zero becomes zero, as JSON and the native core would read it', (t) => {
+  const cfg = resolveConfig({ overrides: [{ seed: -0, optimizer: { weightDecay: -0 } }] });
+  t.true(Object.is(cfg.seed, 0));
+  t.true(Object.is(cfg.optimizer.weightDecay, 0));
+});
+
+test('every number has a sane bound, named by its path', (t) => {
+  const cores = availableParallelism();
+  const cases: [Record<string, unknown>, string][] = [
+    [{ optimizer: { lr: 11 } }, 'optimizer.lr: expected a number <= 10, got 11'],
+    [{ optimizer: { lr: Infinity } }, 'optimizer.lr: expected a number, got Infinity'],
+    [{ optimizer: { weightDecay: 1.5 } }, 'optimizer.weightDecay: expected a number <= 1, got 1.5'],
+    [{ optimizer: { weightDecay: -1 } }, 'optimizer.weightDecay: expected a number >= 0, got -1'],
+    [{ optimizer: { gamma: 0 } }, 'optimizer.gamma: expected a number > 0, got 0'],
+    [{ optimizer: { gamma: 10.5 } }, 'optimizer.gamma: expected a number <= 10, got 10.5'],
+    [{ optimizer: { milestones: [5, 100_001] } }, 'optimizer.milestones.1: expected a number <= 100000, got 100001'],
+    [{ method: { beta: 1001 } }, 'method.beta: expected a number <= 1000, got 1001'],
+    [{ method: { beta: -1 } }, 'method.beta: expected a number >= 0, got -1'],
+    [{ method: { stepSize: 1.5 } }, 'method.stepSize: expected a number <= 1, got 1.5'],
+    [{ method: { name: 'pgd_at', epsilon: 0.1, stepSize: 2, steps: 3 } }, 'method.stepSize: expected a number <= 1, got 2'],
+    [{ eval: { stepSize: 2 } }, 'eval.stepSize: expected a number <= 1, got 2'],
+    [{ epochs: 100_001 }, 'epochs: expected a number <= 100000, got 100001'],
+    [{ batchSize: 65_537 }, 'batchSize: expected a number <= 65536, got 65537'],
+    [{ eval: { batchSize: 65_537 } }, 'eval.batchSize: expected a number <= 65536, got 65537'],
+    [{ eval: { maxSamples: 10_000_001 } }, 'eval.maxSamples: expected a number <= 10000000, got 10000001'],
+    [{ augment: { randomCropPadding: 65 } }, 'augment.randomCropPadding: expected a number <= 64, got 65'],
+    [{ augment: { randomCropPadding: -1 } }, 'augment.randomCropPadding: expected a number >= 0, got -1'],
+    [{ seed: 2 ** 53 }, 'seed: expected a number <= 9007199254740991, got 9007199254740992'],
+    [{ seed: -(2 ** 53) }, 'seed: expected a number >= -9007199254740991, got -9007199254740992'],
+    [{ seed: 1e300 }, 'seed: expected a number <= 9007199254740991, got 1e+300'],
+    [{ dataset: { trainSize: 10_000_001 } }, 'dataset.trainSize: expected a number <= 10000000, got 10000001'],
+    [{ dataset: { testSize: 10_000_001 } }, 'dataset.testSize: expected a number <= 10000000, got 10000001'],
+    [{ dataset: { validationSize: 10_000_001 } }, 'dataset.validationSize: expected a number <= 10000000, got 10000001'],
+    [{ threads: 0 }, 'threads: expected a number >= 1, got 0'],
+    [{ threads: 1.5 }, 'threads: expected an integer, got 1.5'],
+    [
+      { threads: cores + 1 },
+      `threads: expected a number <= ${cores} (this machine has ${cores} core${cores === 1 ? '' : 's'}), got ${cores + 1}`,
+    ],
+  ];
+  for (const [override, expected] of cases) t.deepEqual(resolveIssues(override), [expected], JSON.stringify(override));
+  const [tooMany] = resolveIssues({ optimizer: { milestones: Array.from({ length: 101 }, (_, i) => i + 1) } });
+  t.regex(tooMany!, /^optimizer\.milestones: expected at most 100 items, got \[1,2,3,/);
+});
+
+test('the bounds themselves are accepted', (t) => {
+  const cfg = resolveConfig({
+    overrides: [
+      {
+        method: { beta: 1000, stepSize: 1 },
+        optimizer: { lr: 10, weightDecay: 1, gamma: 10, milestones: Array.from({ length: 100 }, () => 100_000) },
+        epochs: 100_000,
+        batchSize: 65_536,
+        eval: { stepSize: 1, batchSize: 65_536, maxSamples: 10_000_000 },
+        augment: { randomCropPadding: 64 },
+        seed: Number.MIN_SAFE_INTEGER,
+        dataset: { trainSize: 10_000_000, testSize: 10_000_000, validationSize: 10_000_000 },
+        threads: availableParallelism(),
+        runsDir: 'r'.repeat(4096),
+        runName: 'n'.repeat(200),
+        initCheckpoint: 'c'.repeat(4096),
+      },
+    ],
+  });
+  t.is(cfg.seed, Number.MIN_SAFE_INTEGER);
+  t.is(resolveConfig({ overrides: [{ seed: Number.MAX_SAFE_INTEGER, runName: '.hidden..name' }] }).runName, '.hidden..name');
+});
+
+test('paths and the run name are bounded and cannot point elsewhere', (t) => {
+  const long = 'x'.repeat(4097);
+  t.regex(resolveIssues({ runsDir: long })[0]!, /^runsDir: expected at most 4096 characters, got "x{119}\.\.\. \(4099 characters\)$/);
+  t.regex(resolveIssues({ initCheckpoint: long })[0]!, /^initCheckpoint: expected at most 4096 characters/);
+  t.deepEqual(resolveIssues({ initCheckpoint: '' }), ['initCheckpoint: expected at least 1 character, got ""']);
+  t.deepEqual(resolveIssues({ runsDir: 'runs\0x' }), ['runsDir: expected no NUL character, got "runs\\u0000x"']);
+  t.deepEqual(resolveIssues({ initCheckpoint: 'a\0' }), ['initCheckpoint: expected no NUL character, got "a\\u0000"']);
+  for (const name of ['.', '..', '....']) {
+    t.deepEqual(resolveIssues({ runName: name }), [`runName: expected a name that is not only dots, got "${name}"`], name);
+  }
+  t.deepEqual(resolveIssues({ runName: 'n'.repeat(201) }), [`runName: expected at most 200 characters, got "${'n'.repeat(119)}... (203 characters)`]);
+  t.true(resolveIssues({ runName: '' }).includes('runName: expected at least 1 character, got ""'));
+  t.deepEqual(resolveIssues({ runName: '../up' }), ['runName: expected letters, digits, ".", "_" or "-" only, got "../up"']);
+});
+
+test('readJsonFile reads a small regular JSON file, with or without a byte order mark', (t) => {
+  const file = path.join(tmp, 'ok.json');
+  writeFileSync(file, '{"epochs": 2}');
+  t.deepEqual(readJsonFile(file, 'f'), { epochs: 2 });
+  writeFileSync(file, '\uFEFF{"epochs": 3}');
+  t.deepEqual(readJsonFile(file, 'f'), { epochs: 3 });
+  writeFileSync(file, 'x'.repeat(100_000).replace(/^x/, '"').replace(/x$/, '"'));
+  t.is((readJsonFile(file, 'f') as string).length, 99_998);
+});
+
+test('readJsonFile refuses what is not a small regular file, naming it by its label', (t) => {
+  const issue = (file: string, maxBytes?: number) => issuesOf(() => readJsonFile(file, `--config ${file}`, maxBytes))[0]!;
+  const dir = path.join(tmp, 'a-dir');
+  mkdirSync(dir, { recursive: true });
+  t.is(issue(dir), `--config ${dir}: not a regular file (a directory)`);
+  if (existsSync('/dev/zero')) t.is(issue('/dev/zero'), '--config /dev/zero: not a regular file (a character device)');
+  const big = path.join(tmp, 'big.json');
+  writeFileSync(big, '[1,2,3,4,5]');
+  t.is(issue(big, 10), `--config ${big}: too large: 11 bytes; the limit is 10 bytes`);
+  t.deepEqual(readJsonFile(big, 'f', 11), [1, 2, 3, 4, 5]);
+  const bad = path.join(tmp, 'bad.json');
+  writeFileSync(bad, '{"epochs": ');
+  t.regex(issue(bad), /^--config .*bad\.json: not valid JSON \(/);
+  writeFileSync(bad, Buffer.from([0x7b, 0xff, 0x7d]));
+  t.is(issue(bad), `--config ${bad}: not valid UTF-8 text`);
+  t.regex(issue(path.join(tmp, 'missing.json')), /missing\.json: cannot read a JSON object \(ENOENT/);
+});
+
+test('readJsonFile never blocks on a FIFO', (t) => {
+  if (process.platform === 'win32') return t.pass('no FIFOs');
+  const fifo = path.join(tmp, 'fifo.json');
+  execFileSync('mkfifo', [fifo]);
+  // Without the stat-first check this read would wait forever for a writer.
+  t.deepEqual(issuesOf(() => readJsonFile(fifo, `--config ${fifo}`)), [`--config ${fifo}: not a regular file (a FIFO)`]);
+  t.throws(() => overridesFrom({ config: fifo, set: [], json: false }), { instanceOf: ConfigError, message: /not a regular file \(a FIFO\)/ });
+});
+
+test('readJsonFile refuses a socket', async (t) => {
+  if (process.platform === 'win32') return t.pass('no Unix sockets');
+  const sock = path.join(tmp, 'sock.json');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  try {
+    t.deepEqual(issuesOf(() => readJsonFile(sock, 'sock')), ['sock: not a regular file (a socket)']);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('a --config file must hold a JSON object', (t) => {
+  const file = path.join(tmp, 'array.json');
+  writeFileSync(file, '[1]');
+  t.throws(() => overridesFrom({ config: file, set: [], json: false }), {
+    instanceOf: ConfigError,
+    message: `--config ${file}: expected a JSON object, got [1]`,
+  });
+  writeFileSync(file, '{"epochs": 2}');
+  t.deepEqual(overridesFrom({ config: file, set: ['seed=3'], json: false }), [{ epochs: 2 }, { seed: 3 }]);
+});
+
+test('train() rejects bad options with a ConfigError naming the option', async (t) => {
+  const call = (options: unknown) => rejectedIssues(train(options as never));
+  t.deepEqual(await call(42), ['options: expected a plain object, got 42']);
+  t.deepEqual(await call('x'), ['options: expected a plain object, got "x"']);
+  t.deepEqual(await call([]), ['options: expected a plain object, got []']);
+  t.deepEqual(await call(null), ['options: expected a plain object, got null']);
+  t.deepEqual(await call({ onEvent: 5 }), ['options.onEvent: expected a function, got 5']);
+  t.deepEqual(await call({ signal: {} }), ['options.signal: expected an AbortSignal, got {}']);
+  t.deepEqual(await call({ preset: 3 }), ['options.preset: expected a string, got 3']);
+  t.deepEqual(await call({ overrides: 5 }), ['options.overrides: expected a config object or an array of config objects, got 5']);
+  t.deepEqual(await call({ overrides: [{}, 'epochs=3'] }), [
+    'options.overrides: expected a config object or an array of config objects, got [{},"epochs=3"]',
+  ]);
+  t.deepEqual(await call({ overides: {} }), ['options.overides: unknown field']);
+  // Options pass, the config does not: still rejected before any native work.
+  t.deepEqual(await call({ overrides: { optimizer: { __proto__: { lr: 5 } } } }), [`optimizer.__proto__: ${RESERVED}`]);
+  t.deepEqual(await call({ overrides: [{ epochs: 0 }] }), ['epochs: expected a number >= 1, got 0']);
+});
+
+test('parseTrainOptions passes good options through unchanged', (t) => {
+  const onEvent = () => {};
+  const { signal } = new AbortController();
+  const overrides = [{ epochs: 2 }];
+  t.deepEqual(parseTrainOptions(undefined), {});
+  const parsed = parseTrainOptions({ preset: 'mnist-st-quick', overrides, onEvent, signal });
+  t.is(parsed.onEvent, onEvent);
+  t.is(parsed.signal, signal);
+  t.is(parsed.overrides, overrides);
+});
+
+test('evaluate() rejects bad options with a ConfigError naming the option', async (t) => {
+  const call = (options: unknown) => rejectedIssues(evaluate(options as never));
+  t.deepEqual(await call(42), ['options: expected a plain object, got 42']);
+  t.deepEqual(await call(undefined), ['options: expected a plain object, got nothing']);
+  t.deepEqual(await call({}), ['options.runDir: expected a string, got nothing']);
+  t.deepEqual(await call({ runDir: '' }), ['options.runDir: expected at least 1 character, got ""']);
+  t.deepEqual(await call({ runDir: 'r', checkpoint: 'first' }), [
+    'options.checkpoint: expected one of "best", "last", "interrupted", got "first"',
+  ]);
+  t.deepEqual(await call({ runDir: 'r', eval: 5 }), ['options.eval: expected a plain object, got 5']);
+  t.deepEqual(await call({ runDir: 'r', eval: { steps: -1 } }), ['options.eval.steps: expected a number >= 0, got -1']);
+  t.deepEqual(await call({ runDir: 'r', eval: { stpes: 1 } }), ['options.eval.stpes: unknown field']);
+  t.deepEqual(await call({ runDir: 'r', device: 'gpu' }), ['options.device: expected one of "auto", "cpu", "cuda", got "gpu"']);
+  t.deepEqual(parseEvaluateOptions({ runDir: 'r', eval: { steps: 2 } }), { runDir: 'r', eval: { steps: 2 } });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, evaluate, listModels, runtimeInfo, train, type ConfigOverrides, type TrainEvent } from 'st-native';
+import { scaledCopy } from './helpers/safetensors.js';
 
 const runsDir = mkdtempSync(path.join(tmpdir(), 'st-native-test-runs-'));
 
@@ -109,13 +110,68 @@ test.serial('a corrupt checkpoint and a diverging run fail with codes and lose n
   writeFileSync(bad, Buffer.from('not a safetensors file at all'));
   const e1 = await t.throwsAsync(train({ overrides: quick('badinit', { initCheckpoint: bad }) }));
   t.is((e1 as Error & { code?: string }).code, 'ERR_CHECKPOINT');
-  t.regex(e1!.message, /bad\.safetensors: not a readable safetensors file/);
+  t.regex(e1!.message, /bad\.safetensors: not a safetensors file/);
+  // Nothing was created for a run that could not start.
+  t.false(existsSync(path.join(runsDir, 'badinit')));
 
-  const e2 = await t.throwsAsync(train({ overrides: quick('nan', { method: { name: 'natural' }, optimizer: { lr: 1e30 } }) }));
+  // Weights at the edge of float32 (finite, so they load) diverge at the first step.
+  const good = await train({ overrides: quick('good', { method: { name: 'natural' }, epochs: 1 }) });
+  const huge = path.join(runsDir, 'huge.safetensors');
+  scaledCopy(path.join(good.runDir, 'checkpoints', 'last.safetensors'), huge, 1e30);
+  const e2 = await t.throwsAsync(
+    train({ overrides: quick('nan', { method: { name: 'natural' }, optimizer: { lr: 10 }, initCheckpoint: huge }) }),
+  );
   t.is((e2 as Error & { code?: string }).code, 'ERR_NONFINITE_LOSS');
   const summary = JSON.parse(readFileSync(path.join(runsDir, 'nan', 'summary.json'), 'utf8'));
   t.is(summary.status, 'failed');
   t.is(summary.code, 'ERR_NONFINITE_LOSS');
+});
+
+test.serial('synchronous addon calls validate their arguments and never abort the process', (t) => {
+  for (const bad of [1e8, -1, Number.NaN, 2.5, Infinity, 1]) {
+    const e = t.throws(() => listModels(bad));
+    t.is((e as Error & { code?: string }).code, 'ERR_INVALID_ARG', String(bad));
+    t.regex(e!.message, /numClasses: expected an integer in \[2, 100000\]/);
+  }
+  t.is(listModels(100_000).length, listModels().length);
+});
+
+test.serial('a pre-aborted signal rejects with its AbortError and writes nothing', async (t) => {
+  const ac = new AbortController();
+  ac.abort();
+  // signal.reason is a DOMException, which ava's throwsAsync does not take for an Error.
+  const e = await train({ overrides: quick('pre-aborted'), signal: ac.signal }).then(
+    () => null,
+    (x: unknown) => x,
+  );
+  t.is((e as { name?: string } | null)?.name, 'AbortError');
+  t.false(existsSync(path.join(runsDir, 'pre-aborted')));
+  const custom = new AbortController();
+  custom.abort(new Error('shutting down'));
+  const e2 = await t.throwsAsync(train({ overrides: quick('pre-aborted'), signal: custom.signal }));
+  t.is(e2!.message, 'shutting down');
+});
+
+test.serial('an async event handler that rejects stops training like a throwing one', async (t) => {
+  let unhandled = 0;
+  const count = () => (unhandled += 1);
+  process.on('unhandledRejection', count);
+  try {
+    const err = await t.throwsAsync(
+      train({
+        overrides: quick('rejecting-handler', { epochs: 50 }),
+        onEvent: async (e) => {
+          await new Promise((r) => setTimeout(r, 1));
+          if (e.type === 'step') throw new Error('async handler failed');
+        },
+      }),
+    );
+    t.is(err!.message, 'async handler failed');
+    t.true(existsSync(path.join(runsDir, 'rejecting-handler', 'checkpoints', 'interrupted.safetensors')));
+    t.is(unhandled, 0);
+  } finally {
+    process.off('unhandledRejection', count);
+  }
 });
 
 test.serial('an event handler that throws stops training and rejects with its error', async (t) => {

@@ -4,36 +4,30 @@
  * events; an AbortSignal stops training within one step (a checkpoint is
  * saved first).
  */
-import { resolveConfig, type ConfigOverrides } from './config/index.js';
+import { parseEvaluateOptions, parseTrainOptions, type TrainOptions } from './api-options.js';
+import { ConfigError, resolveConfig } from './config/index.js';
 import { evaluateRun, runExperiment, type EvaluateOptions, type RunResult } from './experiment/index.js';
 import { loadNative } from './native.js';
-import type { EvalResult, ModelInfo, RuntimeInfo, TrainEvent } from './native-types.js';
+import type { CheckpointInfo, EvalResult, ModelInfo, RuntimeInfo } from './native-types.js';
 
-export interface TrainOptions {
-  /** Named preset to start from (default `mnist-st-quick`); see `presets`. */
-  preset?: string;
-  /** Overrides on the preset, applied in order; nested objects merge. */
-  overrides?: ConfigOverrides | readonly ConfigOverrides[];
-  /** Receives every event of the run, in order. */
-  onEvent?: (event: TrainEvent) => void;
-  /** Aborting stops training within one step and saves `interrupted.safetensors`. */
-  signal?: AbortSignal;
-}
+export type { TrainOptions } from './api-options.js';
 
 /**
  * Trains one model. Rejects with `ConfigError` (before any work) for an
  * invalid config, `DatasetError` for bad data, or a `NativeError` with a
  * stable `code` for failures in the core.
  */
-export async function train(options: TrainOptions = {}): Promise<RunResult> {
+export async function train(rawOptions?: TrainOptions): Promise<RunResult> {
+  // JS callers bypass the types: check at run time, inside the async function so a bad option rejects.
+  const options = parseTrainOptions(rawOptions);
   const overrides = options.overrides === undefined ? [] : Array.isArray(options.overrides) ? options.overrides : [options.overrides];
   const config = resolveConfig({ preset: options.preset, overrides });
   return runExperiment(config, { onEvent: options.onEvent, signal: options.signal });
 }
 
-/** Clean and PGD accuracy of a run's checkpoint on its held-out split. */
-export function evaluate(options: EvaluateOptions): Promise<EvalResult> {
-  return evaluateRun(options);
+/** Clean and PGD accuracy of a run's checkpoint on its held-out split. Rejects with ConfigError for bad options. */
+export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
+  return evaluateRun(parseEvaluateOptions(options));
 }
 
 /** The registered models with parameter counts for `numClasses` classes. */
@@ -44,6 +38,19 @@ export function listModels(numClasses = 10): ModelInfo[] {
 /** libtorch version and CUDA availability of the loaded addon. */
 export function runtimeInfo(): RuntimeInfo {
   return loadNative().runtimeInfo();
+}
+
+/**
+ * Reads a checkpoint's header and verifies its checksum without loading it
+ * into a model: what it was written for (model, classes, epoch, seed) and
+ * whether it was verified. Throws a NativeError `ERR_CHECKPOINT` for a file
+ * that cannot be trusted (truncated, damaged, not safetensors, not a file).
+ */
+export function inspectCheckpoint(file: string): CheckpointInfo {
+  if (typeof file !== 'string' || file.length === 0) {
+    throw new ConfigError([{ path: 'file', message: `expected a checkpoint path, got ${JSON.stringify(file)}` }]);
+  }
+  return loadNative().inspectCheckpoint(file);
 }
 
 export {

@@ -221,14 +221,43 @@ export interface RuntimeInfo {
   libtorchVersion: string;
   cudaAvailable: boolean;
   cudaDevices: number;
+  /** Cores this process may use: the upper bound of `threads`. */
+  cores: number;
+}
+
+/** What a checkpoint file says about itself (its safetensors metadata). */
+export interface CheckpointInfo {
+  /** True when the file carried st-native's checksum and it matched (false: a file from elsewhere, unverified). */
+  verified: boolean;
+  model: string | null;
+  numClasses: number | null;
+  /** The epoch whose end the weights are (evaluation seeds from it). */
+  epoch: number | null;
+  seed: number | null;
+  kind: string | null;
+  tensors: number;
+}
+
+/** Sample counts of a run's splits, for checks before the run starts. */
+export interface DataSizes {
+  train: number;
+  test: number;
+  validation: number | null;
 }
 
 /** The functions the native addon exposes, as ts/native.ts types them. */
 export interface NativeBinding {
   listModels(numClasses: number): ModelInfo[];
   runtimeInfo(): RuntimeInfo;
+  /**
+   * Throws a NativeError when a run cannot start (config ranges, batch size vs
+   * data, memory on CPU, device, initial checkpoint); nothing is created.
+   */
+  preflight(config: NativeTrainConfig, shape: [number, number, number], sizes: DataSizes): void;
+  /** Reads and verifies a checkpoint's header and checksum. */
+  inspectCheckpoint(path: string): CheckpointInfo;
   /** Resolves with the summary; rejects with an Error whose message names the problem. */
-  train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => void, signal?: AbortSignal): Promise<TrainSummary>;
+  train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => unknown, signal?: AbortSignal): Promise<TrainSummary>;
   /**
    * Clean and PGD accuracy of a checkpoint on a split (eval-mode BN). PGD's
    * random starts are seeded as the training run's evaluation after `epoch`

@@ -6,9 +6,12 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
+  CheckpointInfo,
+  DataSizes,
   EvalResult,
   ModelInfo,
   NativeBinding,
@@ -24,6 +27,9 @@ import type {
 interface RawAddon {
   listModels(numClasses: number): string;
   runtimeInfo(): string;
+  preflight(configJson: string, shape: number[], trainSize: number, testSize: number, validationSize: number | null): void;
+  inspectCheckpoint(path: string): string;
+  noteProcessExit(code: number): void;
   train(
     configJson: string,
     dataset: {
@@ -66,7 +72,7 @@ export class NativeError extends Error {
   }
 }
 
-function toNativeError(e: unknown): Error {
+export function toNativeError(e: unknown): Error {
   const message = e instanceof Error ? e.message : String(e);
   const m = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/.exec(message);
   return m ? new NativeError(m[1]!, m[2]!) : e instanceof Error ? e : new Error(message);
@@ -87,29 +93,81 @@ export function loadNative(): NativeBinding {
     );
   }
   const raw = createRequire(import.meta.url)(addonPath) as RawAddon;
-  cached = wrap(raw);
+  // Native jobs must stop before libtorch is torn down at exit (a second
+  // Ctrl-C, process.exit() from a caller, an uncaught error): tell the addon
+  // as soon as Node announces the exit. Only the main thread's exit is the
+  // process's exit; a worker's 'exit' is its own.
+  // The addon ends the process at once when a job is still running then, so
+  // the listener is moved to the end of the list whenever a job starts: the
+  // caller's own 'exit' listeners run first.
+  const onExit = (code: unknown) => raw.noteProcessExit(typeof code === 'number' ? code : 1);
+  const listenLast = () => {
+    if (!isMainThread) return;
+    process.off('exit', onExit);
+    process.on('exit', onExit);
+  };
+  listenLast();
+  cached = wrap(raw, listenLast);
   return cached;
 }
 
-function wrap(raw: RawAddon): NativeBinding {
+/** Runs a synchronous addon call, turning `[CODE] message` errors into NativeErrors. */
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toNativeError(e);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
   return {
-    listModels: (numClasses: number) => JSON.parse(raw.listModels(numClasses)) as ModelInfo[],
-    runtimeInfo: () => JSON.parse(raw.runtimeInfo()) as RuntimeInfo,
+    listModels: (numClasses: number) => JSON.parse(call(() => raw.listModels(numClasses))) as ModelInfo[],
+    runtimeInfo: () => JSON.parse(call(() => raw.runtimeInfo())) as RuntimeInfo,
+    preflight: (config: NativeTrainConfig, shape: [number, number, number], sizes: DataSizes) =>
+      call(() => raw.preflight(JSON.stringify(config), shape, sizes.train, sizes.test, sizes.validation)),
+    inspectCheckpoint: (file: string) => JSON.parse(call(() => raw.inspectCheckpoint(file))) as CheckpointInfo,
     async train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => void, signal?: AbortSignal) {
+      beforeJob();
       const token = new raw.CancelToken();
       const onAbort = () => token.cancel();
       if (signal?.aborted) token.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       // A throwing event handler must not crash the process from inside a
-      // native callback: stop training instead and reject with its error.
+      // native callback, and an async one that rejects must not become an
+      // unhandled rejection while training goes on: either way training
+      // stops and the run rejects with the handler's error.
+      let handlerFailed = false;
       let handlerError: unknown;
+      const fail = (e: unknown) => {
+        if (handlerFailed) return;
+        handlerFailed = true;
+        handlerError = e;
+        token.cancel();
+      };
+      const pending = new Set<PromiseLike<unknown>>();
       const deliver = (json: string) => {
-        if (handlerError !== undefined) return;
+        if (handlerFailed) return;
         try {
-          onEvent(JSON.parse(json) as TrainEvent);
+          const result: unknown = onEvent(JSON.parse(json) as TrainEvent);
+          if (isThenable(result)) {
+            const tracked: Promise<void> = Promise.resolve(result).then(
+              () => {
+                pending.delete(tracked);
+              },
+              (e: unknown) => {
+                pending.delete(tracked);
+                fail(e);
+              },
+            );
+            pending.add(tracked);
+          }
         } catch (e) {
-          handlerError = e;
-          token.cancel();
+          fail(e);
         }
       };
       try {
@@ -119,15 +177,18 @@ function wrap(raw: RawAddon): NativeBinding {
           deliver,
           token,
         );
-        if (handlerError !== undefined) throw handlerError;
+        // Handlers still running decide too: a late rejection fails the run.
+        await Promise.all([...pending]);
+        if (handlerFailed) throw handlerError;
         return JSON.parse(summary) as TrainSummary;
       } catch (e) {
-        throw e === handlerError ? e : toNativeError(e);
+        throw handlerFailed ? handlerError : toNativeError(e);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
     },
     async evaluate(checkpoint, model, numClasses, data, evalConfig: NativeEvalConfig, device, seed, epoch) {
+      beforeJob();
       try {
         const json = await raw.evaluate(
           checkpoint,

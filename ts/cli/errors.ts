@@ -6,7 +6,12 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+/**
+ * Exit codes. A run stopped by a signal exits 128 + the signal's number, as
+ * a process killed by it would, so shells and schedulers read it the same
+ * way (but the run stopped cleanly: checkpoint and summary are written).
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, hangup: 129, interrupted: 130, pipeClosed: 141, terminated: 143 } as const;
 
 export function report(e: unknown, write: (s: string) => void): number {
   if (e instanceof ConfigError) {
@@ -27,6 +32,12 @@ export function report(e: unknown, write: (s: string) => void): number {
     return EXIT.failed;
   }
   const err = e as Error & { code?: string; runDir?: string };
+  if (err.code === 'ERR_INVALID_CONFIG' && typeof err.message === 'string') {
+    // The core's second line of defence (values that depend on the data, such
+    // as a batch larger than the training split): reported like the schema's.
+    write(`invalid config:\n  ${err.message.replace(/^invalid config: /, '')}`);
+    return EXIT.usage;
+  }
   write(`error${err.code ? ` [${err.code}]` : ''}: ${err.message ?? String(e)}${err.runDir ? `\nrun folder: ${err.runDir}` : ''}`);
   return EXIT.failed;
 }

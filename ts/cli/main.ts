@@ -13,6 +13,7 @@ interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
   tty: boolean;
+  outputClosed?: AbortSignal;
 }
 
 type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -129,12 +130,27 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-/** Entry point used by bin/st-native.js. */
+/**
+ * Entry point used by bin/st-native.js. A reader that closes our stdout
+ * (`| head`) is a normal end of a pipeline: writes stop, `train` stops its
+ * run cleanly, and no EPIPE trace is printed.
+ */
 export async function run(): Promise<void> {
+  const outputClosed = new AbortController();
+  // EPIPE first, then ERR_STREAM_DESTROYED for writes already queued: any
+  // stdout error means the output is gone.
+  process.stdout.on('error', () => outputClosed.abort());
+  // Nowhere left to report a failing stderr to; never crash over it.
+  process.stderr.on('error', () => undefined);
   const io: Io = {
-    out: (s) => process.stdout.write(`${s}\n`),
-    err: (s) => process.stderr.write(`${s}\n`),
+    out: (s) => {
+      if (!outputClosed.signal.aborted) process.stdout.write(`${s}\n`);
+    },
+    err: (s) => {
+      if (!process.stderr.destroyed) process.stderr.write(`${s}\n`);
+    },
     tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+    outputClosed: outputClosed.signal,
   };
   process.exitCode = await main(process.argv.slice(2), io);
 }

@@ -1,8 +1,8 @@
 /** `st-native train`: resolve the config, run it, show progress, print the result. */
-import { readFileSync } from 'node:fs';
 import React from 'react';
 import { render } from 'ink';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, describeValue } from '../config/errors.js';
+import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
@@ -23,12 +23,14 @@ export interface TrainArgs {
   json: boolean;
 }
 
+/** A bounded read of a regular file (never a FIFO or /dev/zero) holding one JSON object. */
 function readConfigFile(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ConfigError([{ path: `--config ${file}`, message: `cannot read a JSON object (${(e as Error).message})` }]);
+  const label = `--config ${file}`;
+  const data = readJsonFile(file, label);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError([{ path: label, message: `expected a JSON object, got ${describeValue(data)}` }]);
   }
+  return data;
 }
 
 export function overridesFrom(args: TrainArgs): unknown[] {
@@ -61,19 +63,53 @@ function summaryText(summary: TrainSummary, runDir: string): string {
   return lines.join('\n');
 }
 
-export async function trainCommand(args: TrainArgs, io: { out: (s: string) => void; err: (s: string) => void; tty: boolean }): Promise<number> {
+export interface TrainIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  tty: boolean;
+  /** Aborts when stdout is closed by its reader (`st-native train | head`). */
+  outputClosed?: AbortSignal;
+}
+
+/** Signals that stop a run gracefully, as the first Ctrl-C does. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+
+const exitCodeFor = (why: StopSignal | 'pipe'): number =>
+  why === 'pipe' ? EXIT.pipeClosed : why === 'SIGINT' ? EXIT.interrupted : why === 'SIGTERM' ? EXIT.terminated : EXIT.hangup;
+
+export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number> {
   const config = resolveConfig({ preset: args.preset, overrides: overridesFrom(args) });
   const controller = new AbortController();
-  let interrupts = 0;
+  // Why the run was asked to stop: a signal's reason wins over a closed
+  // pipe's (it sets the exit code); signals are counted on their own, so a
+  // Ctrl-C after the pipe closed is still a first one.
+  let stoppedBy: StopSignal | 'pipe' | null = null;
+  let signals = 0;
   // Where "stopping…" is said: on stderr, except under the dashboard, which owns the terminal.
-  let sayStopping = () => io.err('stopping after this step and saving a checkpoint… (Ctrl-C again to quit at once)');
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts > 1) process.exit(EXIT.interrupted);
-    sayStopping();
+  let sayStopping = (why: string) => io.err(`${why}: stopping after this step and saving a checkpoint… (Ctrl-C again to quit at once)`);
+  const onSignal = (signal: StopSignal) => {
+    signals += 1;
+    if (signals > 1) {
+      // A second signal means "now": no final checkpoint, but nothing
+      // half-written either (checkpoints are renamed into place whole, and
+      // the native exit hook removes a write in flight).
+      finish();
+      io.err(`${signal} again: quitting now without a final checkpoint; checkpoints of completed epochs are kept`);
+      process.exit(exitCodeFor(signal));
+    }
+    stoppedBy = signal;
+    sayStopping(signal === 'SIGINT' ? 'Ctrl-C' : signal);
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  // A closed stdout ends a pipeline normally: stop like Ctrl-C, quietly
+  // (checkpoint and summary are written), exit 141 as a SIGPIPE'd tool would.
+  const onOutputClosed = () => {
+    stoppedBy ??= 'pipe';
+    controller.abort();
+  };
+  io.outputClosed?.addEventListener('abort', onOutputClosed, { once: true });
 
   let onEvent: (e: TrainEvent) => void;
   let finish = () => {};
@@ -84,7 +120,10 @@ export async function trainCommand(args: TrainArgs, io: { out: (s: string) => vo
     const ink = render(React.createElement(App, { store }), { exitOnCtrlC: false, patchConsole: false });
     onEvent = (e) => store.push(e);
     sayStopping = () => store.markStopping();
+    let finished = false;
     finish = () => {
+      if (finished) return;
+      finished = true;
       ink.unmount();
       store.dispose();
     };
@@ -98,8 +137,12 @@ export async function trainCommand(args: TrainArgs, io: { out: (s: string) => vo
   } finally {
     // The dashboard goes (once, on success or failure) before anything else is printed.
     finish();
-    process.off('SIGINT', onSigint);
+    // Once stopping, a second signal must still mean "quit now" (and not
+    // Node's default, death by signal) until the process is gone.
+    if (stoppedBy === null) for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    io.outputClosed?.removeEventListener('abort', onOutputClosed);
   }
   if (!args.json) io.out(summaryText(result.summary, result.runDir));
-  return result.summary.status === 'cancelled' ? EXIT.interrupted : EXIT.ok;
+  if (result.summary.status !== 'cancelled') return EXIT.ok;
+  return exitCodeFor(stoppedBy ?? 'SIGINT');
 }

@@ -28,8 +28,11 @@ Options:
 Overrides apply in order: preset, --config, --set, then the shorthands. Unknown fields are errors.
 On a terminal a live dashboard shows progress; otherwise plain progress lines (or --json).
 
-Ctrl-C stops within one training step and saves checkpoints/interrupted.safetensors;
-a second Ctrl-C exits at once. Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 interrupted.`,
+Ctrl-C (or SIGTERM, SIGHUP) stops within one training step and saves
+checkpoints/interrupted.safetensors; a second one quits at once (completed epochs'
+checkpoints stay). A closed stdout (| head) stops the run the same way, quietly.
+Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP, 141 stdout closed.`,
   eval: `Usage: st-native eval <runDir> [options]
 
 Options:

@@ -22,24 +22,38 @@ export class ConfigError extends Error {
   }
 }
 
+/** Own properties only: a path segment such as "constructor" must not read through the prototype. */
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = input;
   for (const key of path) {
-    if (v === null || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, key)) return undefined;
     v = (v as Record<PropertyKey, unknown>)[key];
   }
   return v;
 }
 
-/** What was received, as the user would write it (JSON turns NaN into "null", so numbers are printed directly). */
-function describe(v: unknown): string {
+/** Longest quoted value in a message: a megabyte string must not become a megabyte error. */
+const MAX_SHOWN = 120;
+
+/**
+ * What was received, as the user would write it (JSON turns NaN into "null",
+ * so numbers are printed directly). Never throws, whatever the value: it runs
+ * while reporting another error.
+ */
+export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (typeof v === 'number') return String(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol') return 'a symbol';
+  let text: string | undefined;
   try {
-    return JSON.stringify(v);
+    text = JSON.stringify(v);
   } catch {
-    return String(v);
+    text = undefined;
   }
+  text ??= Object.prototype.toString.call(v);
+  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}... (${text.length} characters)` : text;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -105,7 +119,7 @@ export function fromZodError(error: z.ZodError, input: unknown): ConfigError {
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const path = issue.path.map(String).join('.');
-    const got = `got ${describe(valueAt(input, issue.path))}`;
+    const got = `got ${describeValue(valueAt(input, issue.path))}`;
     switch (issue.code) {
       case 'unrecognized_keys': {
         // One issue per key, with the key in the path: the path names the field.
@@ -138,5 +152,16 @@ export function fromZodError(error: z.ZodError, input: unknown): ConfigError {
         issues.push({ path, message: `${issue.message.replace(/^Invalid [a-z ]+: /, '')}, ${got}` });
     }
   }
-  return new ConfigError(issues);
+  return new ConfigError(dedupe(issues));
+}
+
+/** Two checks can fail alike (zod's safe-integer bound and an explicit one): say it once. */
+function dedupe(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const id = `${i.path}\n${i.message}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }

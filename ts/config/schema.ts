@@ -5,6 +5,7 @@
  * native core's `NativeTrainConfig`; the `satisfies` checks below tie the
  * schema's output types to that contract at compile time.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type {
   NativeAugmentConfig,
@@ -13,17 +14,41 @@ import type {
   NativeOptimizerConfig,
 } from '../native-types.js';
 
+// Bounds: every number has a ceiling far above any sensible run but low
+// enough that a typo (an extra digit, an exponent) is caught here instead of
+// allocating gigabytes or diverging in the core. zod rejects NaN and
+// +-Infinity for every z.number() already.
 const unit = z.number().min(0).max(1);
 const positiveInt = z.number().int().min(1);
+/** Image counts: well above any dataset this project loads (CIFAR/SVHN are < 1M). */
+const imageCount = positiveInt.max(10_000_000);
+/** One PGD step in [0,1] pixel units can never usefully exceed the whole range. */
+const stepSize = unit;
+const batchSize = positiveInt.max(65_536);
+const attackSteps = z.number().int().min(0).max(10_000);
+
+/** Paths: the usual PATH_MAX, and no NUL byte (which every fs call rejects late, mid-run). */
+const pathString = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((s) => !s.includes('\0'), 'expected no NUL character');
+
+const cores = availableParallelism();
+/** More threads than cores only slows libtorch down; the message says why the limit is what it is. */
+const threads = positiveInt.refine(
+  (n) => n <= cores,
+  `expected a number <= ${cores} (this machine has ${cores} core${cores === 1 ? '' : 's'})`,
+);
 
 export const stMethodSchema = z
   .object({
     name: z.literal('st'),
     reg: z.enum(['symmkl', 'js', 'l2']),
-    beta: z.number().min(0),
+    beta: z.number().min(0).max(1000),
     epsilon: unit,
-    stepSize: z.number().min(0),
-    steps: z.number().int().min(0).max(10_000),
+    stepSize,
+    steps: attackSteps,
     branches: z.enum(['batched', 'separate']),
   })
   .strict();
@@ -34,8 +59,8 @@ export const pgdAtMethodSchema = z
   .object({
     name: z.literal('pgd_at'),
     epsilon: unit,
-    stepSize: z.number().min(0),
-    steps: z.number().int().min(0).max(10_000),
+    stepSize,
+    steps: attackSteps,
   })
   .strict();
 
@@ -43,18 +68,18 @@ export const methodSchema = z.discriminatedUnion('name', [stMethodSchema, natura
 
 export const optimizerSchema = z
   .object({
-    lr: z.number().positive(),
+    lr: z.number().positive().max(10),
     momentum: z.number().min(0).lt(1),
-    weightDecay: z.number().min(0),
+    weightDecay: unit,
     nesterov: z.boolean(),
-    milestones: z.array(positiveInt),
-    gamma: z.number().positive(),
+    milestones: z.array(positiveInt.max(100_000)).max(100),
+    gamma: z.number().positive().max(10),
   })
   .strict();
 
 export const augmentSchema = z
   .object({
-    randomCropPadding: z.number().int().min(0),
+    randomCropPadding: z.number().int().min(0).max(64),
     horizontalFlip: z.boolean(),
   })
   .strict();
@@ -62,11 +87,11 @@ export const augmentSchema = z
 export const evalSchema = z
   .object({
     epsilon: unit,
-    stepSize: z.number().min(0),
-    steps: z.number().int().min(0).max(10_000),
+    stepSize,
+    steps: attackSteps,
     randomStart: z.boolean(),
-    batchSize: positiveInt,
-    maxSamples: positiveInt.nullable(),
+    batchSize,
+    maxSamples: imageCount.nullable(),
   })
   .strict();
 
@@ -74,15 +99,15 @@ export const datasetSchema = z
   .object({
     name: z.enum(['mnist-embedded', 'cifar10', 'cifar100', 'svhn']),
     /** Use only the first N training images (the split order is class-balanced). */
-    trainSize: positiveInt.nullable(),
+    trainSize: imageCount.nullable(),
     /** Use only the first N held-out images. */
-    testSize: positiveInt.nullable(),
+    testSize: imageCount.nullable(),
     /**
      * Carve a validation split of N images off the training split for model
      * selection (the best checkpoint is then evaluated once on the test split).
      * null: select on the test split, as the reference code does.
      */
-    validationSize: positiveInt.nullable(),
+    validationSize: imageCount.nullable(),
   })
   .strict();
 
@@ -91,23 +116,28 @@ export const runConfigSchema = z
     model: z.enum(['small_cnn', 'resnet18']),
     dataset: datasetSchema,
     method: methodSchema,
-    epochs: positiveInt,
-    batchSize: positiveInt,
+    epochs: positiveInt.max(100_000),
+    batchSize,
     optimizer: optimizerSchema,
     augment: augmentSchema,
     eval: evalSchema,
-    seed: z.number().int(),
+    /** A safe integer, so JSON and the native i64 carry it exactly. */
+    seed: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
     device: z.enum(['auto', 'cpu', 'cuda']),
-    threads: positiveInt.nullable(),
+    threads: threads.nullable(),
     /** Folder under which each run gets its own folder. */
-    runsDir: z.string().min(1),
+    runsDir: pathString,
     /** Name of the run folder; default: <timestamp>-<method>. */
     runName: z
       .string()
+      .min(1)
+      .max(200)
       .regex(/^[A-Za-z0-9._-]+$/, 'expected letters, digits, ".", "_" or "-" only')
+      // "." and ".." would make the run folder the runs folder or its parent.
+      .refine((s) => !/^\.+$/.test(s), 'expected a name that is not only dots')
       .nullable(),
     /** Start from the weights of this checkpoint (safetensors). */
-    initCheckpoint: z.string().min(1).nullable(),
+    initCheckpoint: pathString.nullable(),
   })
   .strict();
 

@@ -2,9 +2,10 @@
  * Evaluates a checkpoint of a finished (or interrupted) run on its held-out
  * split, in eval mode, with the run's evaluation settings unless overridden.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, fromZodError } from '../config/errors.js';
+import { readJsonFile } from '../config/read-json.js';
 import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
 import { datasetInfo, loadDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
@@ -22,12 +23,11 @@ export interface EvaluateOptions {
 export function readRunConfig(runDir: string): RunConfig {
   const file = path.join(runDir, 'config.json');
   if (!existsSync(file)) throw new ConfigError([{ path: file, message: 'not found: is this a run folder?' }]);
-  let raw: unknown;
-  try {
-    raw = (JSON.parse(readFileSync(file, 'utf8')) as { config?: unknown }).config;
-  } catch (e) {
-    throw new ConfigError([{ path: file, message: `not valid JSON (${(e as Error).message})` }]);
-  }
+  const doc = readJsonFile(file, file);
+  let raw = doc !== null && typeof doc === 'object' ? (doc as { config?: unknown }).config : undefined;
+  // Training threads do not matter here, and the run may come from a
+  // machine with more cores than this one (which the schema would refuse).
+  if (raw !== null && typeof raw === 'object' && 'threads' in raw) raw = { ...raw, threads: null };
   const parsed = runConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const err = fromZodError(parsed.error, raw);
@@ -37,12 +37,13 @@ export function readRunConfig(runDir: string): RunConfig {
 }
 
 /**
- * The epoch a run's checkpoint was evaluated after (from summary.json), so
- * re-evaluation uses the same seed; 0 when unknown (interrupted runs).
+ * The epoch a run's checkpoint was evaluated after, so re-evaluation uses the
+ * same seed. Checkpoints record it themselves (the core reads it from the
+ * file and it wins); summary.json serves older files, and 0 the rest.
  */
 function checkpointEpoch(runDir: string, which: 'best' | 'last' | 'interrupted'): number {
   try {
-    const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as Partial<TrainSummary>;
+    const summary = readJsonFile(path.join(runDir, 'summary.json'), 'summary.json') as Partial<TrainSummary>;
     const result = which === 'best' ? summary.best : which === 'last' ? summary.last : null;
     return result?.epoch ?? 0;
   } catch {

@@ -1,11 +1,11 @@
 /**
  * A run folder: config.json, metrics.jsonl, summary.json, checkpoints/.
  */
-import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import type { NativeTrainConfig, TrainEvent, TrainSummary } from '../native-types.js';
-import { writeJsonAtomic } from './files.js';
+import { removeStaleTempFiles, writeJsonAtomic } from './files.js';
 
 export interface RunDir {
   path: string;
@@ -16,13 +16,49 @@ function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 }
 
-/** Creates a fresh run folder (never reuses an existing one). */
+const MAX_SUFFIX = 10_000;
+
+/**
+ * Creates a fresh run folder, never reusing one: the folder itself is made
+ * with an exclusive mkdir (EEXIST means another run, maybe in another
+ * process at this very moment, has it), so two runs started with the same
+ * name get `name` and `name-2`, never one folder between them.
+ */
 export function createRunDir(runsDir: string, name: string | null, method: string): RunDir {
   const base = name ?? `${timestamp()}-${method}`;
-  let dir = path.resolve(runsDir, base);
-  for (let i = 2; existsSync(dir); i++) dir = path.resolve(runsDir, `${base}-${i}`);
-  mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
-  return { path: dir, checkpoints: path.join(dir, 'checkpoints') };
+  if (base === '.' || base === '..' || base.includes('/') || base.includes(path.sep)) {
+    throw new Error(`run name "${base}" would escape the runs folder`);
+  }
+  mkdirSync(runsDir, { recursive: true });
+  for (let i = 1; i <= MAX_SUFFIX; i++) {
+    const dir = path.resolve(runsDir, i === 1 ? base : `${base}-${i}`);
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    mkdirSync(path.join(dir, 'checkpoints'));
+    return { path: dir, checkpoints: path.join(dir, 'checkpoints') };
+  }
+  throw new Error(`${path.resolve(runsDir, base)}: ${MAX_SUFFIX} runs of that name exist already`);
+}
+
+/**
+ * Removes temp files that killed runs left in the runs folder (see
+ * removeStaleTempFiles): at the latest, the next run cleans up.
+ */
+export function sweepRunsFolder(runsDir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(runsDir);
+  } catch {
+    return [];
+  }
+  return entries.flatMap((name) => {
+    const dir = path.join(runsDir, name);
+    return [...removeStaleTempFiles(dir), ...removeStaleTempFiles(path.join(dir, 'checkpoints'))];
+  });
 }
 
 export function writeConfig(run: RunDir, config: RunConfig, native: NativeTrainConfig): void {

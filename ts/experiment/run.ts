@@ -1,16 +1,19 @@
 /**
- * Runs one training job: load data, create the run folder, hand the validated
- * config and the data to the native trainer, record every event.
+ * Runs one training job: load data, check everything that can be checked,
+ * create the run folder, hand the validated config and the data to the
+ * native trainer, record every event.
  */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { toNativeConfig } from '../config/resolve.js';
 import { datasetInfo, loadDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
-import { createRunDir, MetricsLog, writeConfig, writeSummary } from './run-dir.js';
+import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary } from './run-dir.js';
 
 export interface RunOptions {
-  onEvent?: (event: TrainEvent) => void;
+  onEvent?: (event: TrainEvent) => unknown;
   signal?: AbortSignal;
 }
 
@@ -19,13 +22,35 @@ export interface RunResult {
   summary: TrainSummary;
 }
 
+/** What `fetch` and `timers/promises` reject with for an aborted signal. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
 export async function runExperiment(config: RunConfig, options: RunOptions = {}): Promise<RunResult> {
+  // Aborted before it started: nothing is trained and nothing is written.
+  if (options.signal?.aborted) throw abortReason(options.signal);
   const info = datasetInfo(config.dataset.name);
   const data = loadDataset(config.dataset.name, config.dataset);
   const native = loadNative();
+  // Everything checkable is checked before the run folder exists, so a run
+  // that cannot start (a bad initCheckpoint, no GPU, too large a batch)
+  // leaves nothing behind.
+  native.preflight(
+    toNativeConfig(config, info.numClasses, path.join(config.runsDir, '.preflight')),
+    [data.channels, data.height, data.width],
+    { train: data.train.labels.length, test: data.test.labels.length, validation: data.validation?.labels.length ?? null },
+  );
+  sweepRunsFolder(config.runsDir);
   const run = createRunDir(config.runsDir, config.runName, config.method.name);
   const nativeConfig = toNativeConfig(config, info.numClasses, run.checkpoints);
-  writeConfig(run, config, nativeConfig);
+  try {
+    writeConfig(run, config, nativeConfig);
+  } catch (e) {
+    // A folder without its config is no run (full disk, permissions).
+    rmSync(run.path, { recursive: true, force: true });
+    throw e;
+  }
   const log = new MetricsLog(run);
   let summary: TrainSummary;
   try {
@@ -34,18 +59,29 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
       data,
       (event) => {
         log.append(event);
-        options.onEvent?.(event);
+        return options.onEvent?.(event);
       },
       options.signal,
     );
   } catch (e) {
     const err = e as Error & { code?: string };
-    writeSummary(run, { status: 'failed', error: err.message, ...(err.code ? { code: err.code } : {}) });
-    // The training error is the one to report, not a log that also failed.
+    // The training error is the one to report: a summary or log that cannot
+    // be written either (the same full disk, say) must not replace it.
+    try {
+      writeSummary(run, { status: 'failed', error: err.message, ...(err.code ? { code: err.code } : {}) });
+    } catch {
+      /* first error wins */
+    }
     await log.close().catch(() => undefined);
-    throw Object.assign(err, { runDir: run.path });
+    if (err !== null && typeof err === 'object') Object.assign(err, { runDir: run.path });
+    throw err;
   }
-  writeSummary(run, summary);
+  try {
+    writeSummary(run, summary);
+  } catch (e) {
+    await log.close().catch(() => undefined);
+    throw Object.assign(e as Error, { runDir: run.path });
+  }
   // A run whose event log is incomplete is reported as failed (summary.json and checkpoints stay).
   await log.close().catch((e: unknown) => {
     throw Object.assign(e as Error, { runDir: run.path });

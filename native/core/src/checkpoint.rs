@@ -1,12 +1,41 @@
 //! Checkpoints as safetensors with PyTorch reference tensor names, so they
-//! load into the reference models and back. Writes are atomic (temp file in
-//! the same folder + rename); loads check every name and shape against the
-//! model and say what does not fit.
+//! load into the reference models and back (`safetensors.torch.load_file`).
+//!
+//! What each file carries beyond the tensors, in the safetensors metadata:
+//! - `st_native.crc32`: a CRC-32 of every tensor's name and bytes (in name
+//!   order, so it does not depend on the file layout). Verified on load: a
+//!   flipped bit is an error, never a silently worse model. Files without it
+//!   (written by PyTorch) still load, and say so (`CheckpointInfo::verified`).
+//! - what evaluation needs to reproduce the run's numbers without any other
+//!   file: model, class count, seed and the epoch the weights were evaluated
+//!   after.
+//!
+//! Writes are atomic and clean: a temp file in the same folder, fsync, rename.
+//! A failed write removes its temp file; a process that exits mid-write
+//! removes it too (`close_temp_files`, called by the binding's exit path). Reads accept regular files of bounded size only (no FIFOs, no
+//! /dev/zero), check the header before trusting it, and refuse non-finite
+//! values.
 
 use crate::error::{CoreError, Result};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::Path;
-use tch::{nn::VarStore, Device, Tensor};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// Larger than any model we build (WRN-34-10 in float32 is 185 MB) by far,
+/// small enough that a wrong path (a disk image, /dev/zero) is refused at once.
+pub const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
+
+const KEY_CRC: &str = "st_native.crc32";
+const KEY_MODEL: &str = "st_native.model";
+const KEY_CLASSES: &str = "st_native.num_classes";
+const KEY_EPOCH: &str = "st_native.epoch";
+const KEY_SEED: &str = "st_native.seed";
+const KEY_KIND: &str = "st_native.kind";
 
 fn err(path: &Path, message: impl Into<String>) -> CoreError {
     CoreError::Checkpoint {
@@ -15,54 +44,438 @@ fn err(path: &Path, message: impl Into<String>) -> CoreError {
     }
 }
 
-pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| CoreError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+fn io_err(path: &Path, source: std::io::Error) -> CoreError {
+    CoreError::Io {
+        path: path.display().to_string(),
+        source,
     }
-    let mut named: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(name, t)| (name, t.detach().to_device(Device::Cpu).contiguous()))
+}
+
+/// What a run records with each checkpoint.
+#[derive(Debug, Clone)]
+pub struct SaveMeta<'a> {
+    pub model: &'a str,
+    pub num_classes: i64,
+    /// The epoch whose end these weights are (0 before the first epoch ends).
+    pub epoch: usize,
+    pub seed: i64,
+    /// "last", "best" or "interrupted".
+    pub kind: &'a str,
+}
+
+/// What a checkpoint file says about itself.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    /// True when the file carried our checksum and it matched.
+    pub verified: bool,
+    pub model: Option<String>,
+    pub num_classes: Option<i64>,
+    pub epoch: Option<usize>,
+    pub seed: Option<i64>,
+    pub kind: Option<String>,
+    pub tensors: usize,
+}
+
+// ---------------------------------------------------------------- temp files
+
+/// Temp files being written right now, so an exiting process can remove
+/// them, and whether the process is closing (then no new one is created).
+struct TempFiles {
+    closing: bool,
+    paths: Vec<PathBuf>,
+}
+
+static TEMP_FILES: Mutex<TempFiles> = Mutex::new(TempFiles {
+    closing: false,
+    paths: Vec::new(),
+});
+
+fn temp_files() -> std::sync::MutexGuard<'static, TempFiles> {
+    TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Called by the binding's exit path just before `_exit`: removes the temp
+/// files of writes in progress and returns the lock held, so that no writer
+/// can create or rename a file between this cleanup and the exit (a writer
+/// holds the lock only around `create` and `rename`, never while writing).
+pub fn close_temp_files() -> std::sync::MutexGuard<'static, impl Sized> {
+    let mut files = temp_files();
+    files.closing = true;
+    for f in files.paths.drain(..) {
+        let _ = std::fs::remove_file(f);
+    }
+    files
+}
+
+/// This machine's name for temp file names: a runs folder shared between
+/// hosts must only be swept of this host's dead writers' files.
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let clean: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    if clean.is_empty() {
+        "localhost".into()
+    } else {
+        clean
+    }
+}
+
+/// `.name.tmp-<host>-<pid>` beside the target: same folder (so rename is
+/// atomic), hidden, and naming its writer so a later run can tell a stale
+/// one (`ts/experiment/files.ts` sweeps them).
+pub fn temp_path(path: &Path) -> PathBuf {
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("checkpoint");
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| err(path, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| CoreError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    path.with_file_name(format!(
+        ".{file_name}.tmp-{}-{}",
+        host_name(),
+        std::process::id()
+    ))
+}
+
+fn closing_error(path: &Path) -> CoreError {
+    io_err(
+        path,
+        std::io::Error::new(std::io::ErrorKind::Interrupted, "the process is exiting"),
+    )
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename. On any
+/// failure the temp file is removed and the first error is returned.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let mut file = {
+        let mut files = temp_files();
+        if files.closing {
+            return Err(closing_error(path));
+        }
+        let f = std::fs::File::create(&tmp).map_err(|e| io_err(path, e))?;
+        files.paths.push(tmp.clone());
+        f
+    };
+    let written = file.write_all(bytes).and_then(|_| file.sync_all());
+    drop(file);
+    let mut files = temp_files();
+    files.paths.retain(|p| p != &tmp);
+    if files.closing {
+        // The exit path removed it already, or will not look again.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(closing_error(path));
+    }
+    let renamed = written.and_then(|_| std::fs::rename(&tmp, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    drop(files);
+    renamed.map_err(|e| io_err(path, e))?;
+    // Make the rename itself durable (best effort: not every filesystem allows it).
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
     Ok(())
+}
+
+// ---------------------------------------------------------------- dtypes
+
+fn dtype_of(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        Kind::Half => Dtype::F16,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Int64 => Dtype::I64,
+        Kind::Int => Dtype::I32,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Bool => Dtype::BOOL,
+        _ => return None,
+    })
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+fn is_float(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+    )
+}
+
+/// One tensor's bytes on the host, in safetensors' terms.
+struct HostTensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &HostTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// CRC-32 over (name, bytes) of each tensor in name order.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = crc32fast::Hasher::new();
+    for (name, bytes) in sorted {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    format!("{:08x}", h.finalize())
+}
+
+// ---------------------------------------------------------------- checks
+
+/// The first variable holding NaN or ±inf, if any (one reduction per tensor,
+/// on the device; only a boolean per tensor comes to the host).
+pub fn first_nonfinite(vs: &VarStore) -> Option<String> {
+    let mut vars: Vec<_> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| {
+        let flags: Vec<Tensor> = vars
+            .iter()
+            .filter(|(_, t)| is_float(t.kind()))
+            .map(|(_, t)| t.isfinite().all().logical_not())
+            .collect();
+        if flags.is_empty() {
+            return None;
+        }
+        let any_bad = Tensor::stack(&flags, 0);
+        if any_bad.any().int64_value(&[]) == 0 {
+            return None;
+        }
+        let names: Vec<&String> = vars
+            .iter()
+            .filter(|(_, t)| is_float(t.kind()))
+            .map(|(n, _)| n)
+            .collect();
+        let bad = Vec::<i64>::try_from(any_bad.to_kind(Kind::Int64).to_device(Device::Cpu)).ok()?;
+        bad.iter().position(|&b| b != 0).map(|i| names[i].clone())
+    })
+}
+
+// ---------------------------------------------------------------- save
+
+/// Saves every variable of `vs` (weights and BatchNorm running statistics)
+/// with `meta`. Refuses non-finite weights, so a diverged model can never
+/// replace a good checkpoint.
+pub fn save(vs: &VarStore, path: &Path, meta: &SaveMeta) -> Result<()> {
+    if let Some(name) = first_nonfinite(vs) {
+        return Err(CoreError::NonFiniteWeights {
+            epoch: meta.epoch,
+            tensor: name,
+        });
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    let mut host: Vec<(String, HostTensor)> = Vec::new();
+    for (name, t) in vs.variables() {
+        let t = t.detach().to_device(Device::Cpu).contiguous();
+        let dtype = dtype_of(t.kind())
+            .ok_or_else(|| err(path, format!("{name}: cannot store dtype {:?}", t.kind())))?;
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)
+            .map_err(|e| err(path, format!("{name}: {e}")))?;
+        let shape = t.size().iter().map(|&d| d as usize).collect();
+        host.push((
+            name,
+            HostTensor {
+                dtype,
+                shape,
+                bytes,
+            },
+        ));
+    }
+    host.sort_by(|a, b| a.0.cmp(&b.0));
+    let crc = checksum(host.iter().map(|(n, t)| (n.as_str(), t.bytes.as_slice())));
+    let metadata: HashMap<String, String> = [
+        (KEY_CRC, crc),
+        (KEY_MODEL, meta.model.to_string()),
+        (KEY_CLASSES, meta.num_classes.to_string()),
+        (KEY_EPOCH, meta.epoch.to_string()),
+        (KEY_SEED, meta.seed.to_string()),
+        (KEY_KIND, meta.kind.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let bytes = safetensors::tensor::serialize(host.iter().map(|(n, t)| (n, t)), &Some(metadata))
+        .map_err(|e| err(path, format!("cannot serialise: {e:?}")))?;
+    write_atomic(path, &bytes)
+}
+
+// ---------------------------------------------------------------- load
+
+/// Reads a whole file, accepting only a regular file of at most `max` bytes.
+pub fn read_regular_file(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err(path, "file not found")
+        } else {
+            io_err(path, e)
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(err(
+            path,
+            format!(
+                "not a regular file (a {what} must be a plain file, not a pipe, device or folder)"
+            ),
+        ));
+    }
+    if meta.len() > max {
+        return Err(err(
+            path,
+            format!(
+                "{} bytes is larger than any {what} ({max} bytes at most)",
+                meta.len()
+            ),
+        ));
+    }
+    let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // take(): the file may grow between stat and read.
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_err(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(err(path, format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+fn describe_safetensors_error(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => {
+            "not a safetensors file (shorter than its 8-byte header length)".into()
+        }
+        E::InvalidHeaderLength => "truncated: shorter than its header says".into(),
+        E::MetadataIncompleteBuffer => {
+            "truncated or padded: the tensor data does not match the header's sizes".into()
+        }
+        E::InvalidHeader | E::InvalidHeaderStart | E::InvalidHeaderDeserialization => {
+            "not a safetensors file (its header is not the expected JSON)".into()
+        }
+        E::HeaderTooLarge => "not a safetensors file (header length out of range)".into(),
+        other => format!("invalid safetensors layout ({other:?})"),
+    }
+}
+
+fn parse_info(metadata: &Option<HashMap<String, String>>, tensors: usize) -> CheckpointInfo {
+    let get = |k: &str| metadata.as_ref().and_then(|m| m.get(k)).cloned();
+    CheckpointInfo {
+        verified: false,
+        model: get(KEY_MODEL),
+        num_classes: get(KEY_CLASSES).and_then(|v| v.parse().ok()),
+        epoch: get(KEY_EPOCH).and_then(|v| v.parse().ok()),
+        seed: get(KEY_SEED).and_then(|v| v.parse().ok()),
+        kind: get(KEY_KIND),
+        tensors,
+    }
+}
+
+/// A parsed, checksum-verified checkpoint held in memory.
+struct Parsed {
+    bytes: Vec<u8>,
+    info: CheckpointInfo,
+}
+
+fn parse(path: &Path) -> Result<Parsed> {
+    let bytes = read_regular_file(path, MAX_CHECKPOINT_BYTES, "checkpoint")?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| err(path, describe_safetensors_error(&e)))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, describe_safetensors_error(&e)))?;
+    let tensors = st.tensors();
+    let mut info = parse_info(header.metadata(), tensors.len());
+    if let Some(stored) = header.metadata().as_ref().and_then(|m| m.get(KEY_CRC)) {
+        let actual = checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.data())));
+        if &actual != stored {
+            return Err(err(
+                path,
+                format!("corrupt: the tensor data's checksum is {actual}, the file says {stored} (the file was damaged after it was written)"),
+            ));
+        }
+        info.verified = true;
+    }
+    drop(tensors);
+    drop(st);
+    Ok(Parsed { bytes, info })
+}
+
+/// What a checkpoint says about itself, after verifying its checksum.
+pub fn inspect(path: &Path) -> Result<CheckpointInfo> {
+    parse(path).map(|p| p.info)
 }
 
 /// Loads `path` into `vs`, which must hold exactly the same tensor names and
 /// shapes (a checkpoint of another architecture is refused, naming the
-/// differences).
-pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<()> {
-    if !path.exists() {
-        return Err(err(path, "file not found"));
-    }
-    let stored: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?
-        .into_iter()
-        .collect();
+/// differences), with finite values of a floating dtype.
+pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<CheckpointInfo> {
+    let parsed = parse(path)?;
+    let st = SafeTensors::deserialize(&parsed.bytes)
+        .map_err(|e| err(path, describe_safetensors_error(&e)))?;
+    let stored: HashMap<String, _> = st.tensors().into_iter().collect();
     let wanted = vs.variables();
     let mut problems = Vec::new();
     for (name, t) in &wanted {
         match stored.get(name) {
             None => problems.push(format!("missing tensor {name}")),
-            Some(s) if s.size() != t.size() => problems.push(format!(
-                "tensor {name} has shape {:?}, model expects {:?}",
-                s.size(),
-                t.size()
-            )),
-            Some(_) => {}
+            Some(s) => {
+                let shape: Vec<i64> = s.shape().iter().map(|&d| d as i64).collect();
+                if shape != t.size() {
+                    problems.push(format!(
+                        "tensor {name} has shape {shape:?}, model expects {:?}",
+                        t.size()
+                    ));
+                } else if !kind_of(s.dtype()).is_some_and(is_float) {
+                    problems.push(format!(
+                        "tensor {name} has dtype {:?}, expected a floating-point dtype",
+                        s.dtype()
+                    ));
+                }
+            }
         }
     }
     let mut extra: Vec<_> = stored
@@ -72,23 +485,44 @@ pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<()> {
         .collect();
     extra.sort();
     problems.extend(extra.into_iter().map(|k| format!("unexpected tensor {k}")));
+    if let (Some(m), true) = (&parsed.info.model, problems.is_empty()) {
+        if m != model {
+            problems.push(format!("written for model {m}"));
+        }
+    }
     if !problems.is_empty() {
         let n = problems.len();
         problems.truncate(5);
         return Err(err(
             path,
             format!(
-                "does not fit model {model} ({n} problems): {}",
+                "does not fit model {model} ({n} problem{}): {}",
+                if n == 1 { "" } else { "s" },
                 problems.join("; ")
             ),
         ));
     }
+    let mut names: Vec<_> = wanted.keys().cloned().collect();
+    names.sort();
     tch::no_grad(|| {
-        for (name, mut t) in wanted {
-            let src = &stored[&name];
-            t.f_copy_(&src.to_kind(t.kind()).to_device(t.device()))
+        for name in names {
+            let view = &stored[&name];
+            let kind = kind_of(view.dtype()).expect("checked above");
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            let src = Tensor::f_from_data_size(view.data(), &shape, kind)
+                .map_err(|e| err(path, format!("{name}: {e}")))?;
+            let finite = src.isfinite().all().int64_value(&[]) != 0;
+            if !finite {
+                return Err(err(
+                    path,
+                    format!("tensor {name} holds NaN or infinite values"),
+                ));
+            }
+            let mut dst = wanted[&name].shallow_clone();
+            dst.f_copy_(&src.to_kind(dst.kind()).to_device(dst.device()))
                 .map_err(|e| err(path, format!("{name}: {e}")))?;
         }
         Ok(())
-    })
+    })?;
+    Ok(parsed.info)
 }

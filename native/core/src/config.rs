@@ -137,9 +137,9 @@ fn check_ball(prefix: &str, epsilon: f64, step_size: f64, steps: usize) -> Resul
         "expected a number in [0, 1]",
     )?;
     check(
-        step_size.is_finite() && step_size >= 0.0,
+        step_size.is_finite() && (0.0..=1.0).contains(&step_size),
         &format!("{prefix}.stepSize"),
-        "expected a number >= 0",
+        "expected a number in [0, 1] (inputs live in [0, 1])",
     )?;
     check(
         steps <= 10_000,
@@ -148,18 +148,40 @@ fn check_ball(prefix: &str, epsilon: f64, step_size: f64, steps: usize) -> Resul
     )
 }
 
+/// Bounds no real run needs to exceed; beyond them a value is a typo (or a
+/// fuzzer), and accepting it would only fail later, less clearly.
+pub mod limits {
+    pub const MAX_EPOCHS: usize = 100_000;
+    pub const MAX_BATCH: i64 = 65_536;
+    pub const MAX_LR: f64 = 10.0;
+    pub const MAX_WEIGHT_DECAY: f64 = 1.0;
+    pub const MAX_GAMMA: f64 = 10.0;
+    pub const MAX_BETA: f64 = 1_000.0;
+    pub const MAX_CROP_PADDING: i64 = 64;
+    pub const MAX_MILESTONES: usize = 100;
+    pub const MAX_EVAL_SAMPLES: i64 = 10_000_000;
+}
+
+/// The cores this process may use: the upper bound for `threads` (more
+/// threads than cores only slows libtorch down, and absurd counts hang or
+/// make libgomp exit the process).
+pub fn available_cores() -> i32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as i32)
+}
+
 impl EvalConfig {
     pub fn validate(&self, prefix: &str) -> Result<()> {
         check_ball(prefix, self.epsilon, self.step_size, self.steps)?;
         check(
-            self.batch_size >= 1,
+            (1..=limits::MAX_BATCH).contains(&self.batch_size),
             &format!("{prefix}.batchSize"),
-            "expected an integer >= 1",
+            "expected an integer in [1, 65536]",
         )?;
         check(
-            self.max_samples.is_none_or(|m| m >= 1),
+            self.max_samples
+                .is_none_or(|m| (1..=limits::MAX_EVAL_SAMPLES).contains(&m)),
             &format!("{prefix}.maxSamples"),
-            "expected null or an integer >= 1",
+            "expected null or an integer in [1, 10000000]",
         )
     }
 }
@@ -178,17 +200,31 @@ impl TrainConfig {
             "numClasses",
             "expected an integer >= 2",
         )?;
-        check(self.epochs >= 1, "epochs", "expected an integer >= 1")?;
         check(
-            self.batch_size >= 1,
+            self.num_classes <= 100_000,
+            "numClasses",
+            "expected an integer <= 100000",
+        )?;
+        check(
+            (1..=limits::MAX_EPOCHS).contains(&self.epochs),
+            "epochs",
+            "expected an integer in [1, 100000]",
+        )?;
+        check(
+            (1..=limits::MAX_BATCH).contains(&self.batch_size),
             "batchSize",
-            "expected an integer >= 1",
+            "expected an integer in [1, 65536]",
         )?;
         let o = &self.optimizer;
         check(
-            o.lr.is_finite() && o.lr > 0.0,
+            o.lr.is_finite() && o.lr > 0.0 && o.lr <= limits::MAX_LR,
             "optimizer.lr",
-            "expected a number > 0",
+            "expected a number in (0, 10]",
+        )?;
+        check(
+            o.milestones.len() <= limits::MAX_MILESTONES,
+            "optimizer.milestones",
+            "expected at most 100 milestones",
         )?;
         check(
             (0.0..1.0).contains(&o.momentum),
@@ -196,14 +232,14 @@ impl TrainConfig {
             "expected a number in [0, 1)",
         )?;
         check(
-            o.weight_decay.is_finite() && o.weight_decay >= 0.0,
+            (0.0..=limits::MAX_WEIGHT_DECAY).contains(&o.weight_decay),
             "optimizer.weightDecay",
-            "expected a number >= 0",
+            "expected a number in [0, 1]",
         )?;
         check(
-            o.gamma.is_finite() && o.gamma > 0.0,
+            o.gamma.is_finite() && o.gamma > 0.0 && o.gamma <= limits::MAX_GAMMA,
             "optimizer.gamma",
-            "expected a number > 0",
+            "expected a number in (0, 10]",
         )?;
         check(
             !o.nesterov || o.momentum > 0.0,
@@ -211,28 +247,31 @@ impl TrainConfig {
             "nesterov needs momentum > 0",
         )?;
         check(
-            self.augment.random_crop_padding >= 0,
+            (0..=limits::MAX_CROP_PADDING).contains(&self.augment.random_crop_padding),
             "augment.randomCropPadding",
-            "expected an integer >= 0",
+            "expected an integer in [0, 64]",
         )?;
         self.eval.validate("eval")?;
         match &self.method {
             MethodConfig::St(st) => {
                 check_ball("method", st.epsilon, st.step_size, st.steps)?;
                 check(
-                    st.beta.is_finite() && st.beta >= 0.0,
+                    (0.0..=limits::MAX_BETA).contains(&st.beta),
                     "method.beta",
-                    "expected a number >= 0",
+                    "expected a number in [0, 1000]",
                 )?;
             }
             MethodConfig::PgdAt(p) => check_ball("method", p.epsilon, p.step_size, p.steps)?,
             MethodConfig::Natural {} => {}
         }
         check(!self.out_dir.is_empty(), "outDir", "expected a folder path")?;
+        let cores = available_cores();
         check(
-            self.threads.is_none_or(|t| t >= 1),
+            self.threads.is_none_or(|t| (1..=cores).contains(&t)),
             "threads",
-            "expected null or an integer >= 1",
+            &format!(
+                "expected null or an integer in [1, {cores}] (this machine has {cores} cores)"
+            ),
         )
     }
 }

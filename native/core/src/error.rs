@@ -26,6 +26,16 @@ pub enum CoreError {
         value: f64,
     },
 
+    /// The weights hold NaN or infinity (a too large learning rate or step
+    /// size); nothing was written, the last good checkpoints stay.
+    #[error("the weights became non-finite ({tensor} holds NaN or infinity) by the end of epoch {epoch}; stopped without overwriting checkpoints (try a lower learning rate or step size)")]
+    NonFiniteWeights { epoch: usize, tensor: String },
+
+    /// The configuration cannot fit in the memory available (estimated
+    /// before any work), or libtorch could not allocate.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+
     #[error("device: {0}")]
     Device(String),
 
@@ -55,12 +65,20 @@ impl CoreError {
             CoreError::InvalidData(_) => "ERR_INVALID_DATA",
             CoreError::Checkpoint { .. } => "ERR_CHECKPOINT",
             CoreError::NonFiniteLoss { .. } => "ERR_NONFINITE_LOSS",
+            CoreError::NonFiniteWeights { .. } => "ERR_NONFINITE_WEIGHTS",
+            CoreError::OutOfMemory(_) => "ERR_OUT_OF_MEMORY",
             CoreError::Device(_) => "ERR_DEVICE",
             CoreError::Io { .. } => "ERR_IO",
-            CoreError::Torch(e) if e.to_string().contains("out of memory") => "ERR_OUT_OF_MEMORY",
+            CoreError::Torch(e) if is_allocation_failure(&e.to_string()) => "ERR_OUT_OF_MEMORY",
             CoreError::Torch(_) => "ERR_TORCH",
         }
     }
+}
+
+/// libtorch's messages for a failed allocation: CUDA's caching allocator
+/// ("CUDA out of memory") and the CPU allocator ("not enough memory").
+pub fn is_allocation_failure(message: &str) -> bool {
+    message.contains("out of memory") || message.contains("not enough memory")
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;

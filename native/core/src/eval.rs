@@ -77,7 +77,10 @@ pub fn evaluate(
 }
 
 /// Loads a checkpoint into a fresh `model` and evaluates it on one split,
-/// seeded as the training run's evaluation after `epoch` was.
+/// seeded as the training run's evaluation after the checkpoint's epoch was.
+/// The seed and epoch the checkpoint records win over `seed` and `epoch`
+/// (which serve files without them, e.g. from PyTorch), so a checkpoint
+/// re-evaluates to the run's numbers with no other file at hand.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_checkpoint(
     checkpoint_path: &str,
@@ -95,14 +98,14 @@ pub fn evaluate_checkpoint(
     let device = crate::device::resolve(device)?;
     let split = Split::from_bytes("eval", images, labels, shape, num_classes, device)?;
     let mut m = crate::models::build_model(model, num_classes, shape, device)?;
-    crate::checkpoint::load(&mut m.vs, std::path::Path::new(checkpoint_path), model)?;
+    let info = crate::checkpoint::load(&mut m.vs, std::path::Path::new(checkpoint_path), model)?;
     Ok(evaluate(
         m.net.as_ref(),
         &split,
         EvalSplit::Test,
         cfg,
-        seed,
-        epoch,
+        info.seed.unwrap_or(seed),
+        info.epoch.unwrap_or(epoch),
         None,
     )
     .expect("not cancellable"))

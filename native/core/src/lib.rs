@@ -17,6 +17,7 @@ pub mod divergence;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod memory;
 pub mod methods;
 pub mod models;
 pub mod nn;

@@ -11,6 +11,7 @@ use crate::eval::{eval_seed, evaluate};
 use crate::events::{
     CheckpointKind, EvalResult, EvalSplit, Event, EventSink, LossParts, RunStatus, TrainSummary,
 };
+use crate::memory;
 use crate::methods::{build_method, PartTensors};
 use crate::models::build_model;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,87 @@ pub struct TrainData<'a> {
     pub validation: Option<(&'a [u8], &'a [u8])>,
     /// C, H, W of every image.
     pub shape: [i64; 3],
+}
+
+/// Sample counts of a run's splits, for checks that need no pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct DataSizes {
+    pub train: i64,
+    pub test: i64,
+    pub validation: Option<i64>,
+}
+
+impl TrainData<'_> {
+    pub fn sizes(&self) -> DataSizes {
+        DataSizes {
+            train: self.train_labels.len() as i64,
+            test: self.test_labels.len() as i64,
+            validation: self.validation.map(|(_, l)| l.len() as i64),
+        }
+    }
+}
+
+/// Everything that can be checked before a run starts, without touching its
+/// data: the config's ranges, the values that depend on the data's shape and
+/// size, the memory the run needs (CPU), the device, and the initial
+/// checkpoint. The binding calls it (with `check_memory`) before the run
+/// folder exists, so a run that cannot start leaves nothing behind; `train`
+/// calls it again without the memory check, whose reading would by then
+/// include the run's own data.
+pub fn preflight(
+    cfg: &TrainConfig,
+    shape: [i64; 3],
+    sizes: DataSizes,
+    check_memory: bool,
+) -> Result<tch::Device> {
+    cfg.validate()?;
+    let [_, h, w] = shape;
+    if cfg.augment.random_crop_padding > h.min(w) {
+        return Err(CoreError::config(
+            "augment.randomCropPadding",
+            format!(
+                "{} is larger than the images ({h}×{w}); expected at most {}",
+                cfg.augment.random_crop_padding,
+                h.min(w)
+            ),
+        ));
+    }
+    if cfg.batch_size > sizes.train {
+        return Err(CoreError::config(
+            "batchSize",
+            format!(
+                "{} is larger than the training split ({} images)",
+                cfg.batch_size, sizes.train
+            ),
+        ));
+    }
+    let device = device::resolve(cfg.device)?;
+    // Built on CPU whatever the device: only its sizes are needed here.
+    let probe = build_model(&cfg.model, cfg.num_classes, shape, tch::Device::Cpu)?;
+    if check_memory && device == tch::Device::Cpu {
+        let per_image: i64 = shape.iter().product();
+        let images = sizes
+            .train
+            .saturating_add(sizes.test)
+            .saturating_add(sizes.validation.unwrap_or(0));
+        let needed = memory::training_bytes(
+            cfg,
+            probe.parameter_count(),
+            probe.activations_per_sample,
+            images.saturating_mul(per_image) as u64,
+        );
+        memory::check_fits(needed, cfg)?;
+    }
+    if let Some(path) = &cfg.init_checkpoint {
+        let info = checkpoint::inspect(Path::new(path))?;
+        if let Some(m) = info.model.filter(|m| m != &cfg.model) {
+            return Err(CoreError::Checkpoint {
+                path: path.clone(),
+                message: format!("written for model {m}, the config trains {}", cfg.model),
+            });
+        }
+    }
+    Ok(device)
 }
 
 /// Step events are coalesced to at most one per interval (the UI needs no more).
@@ -87,13 +169,12 @@ pub fn train(
     sink: &mut dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
-    cfg.validate()?;
+    let device = preflight(cfg, data.shape, data.sizes(), false)?;
     let started = Instant::now();
     if let Some(t) = cfg.threads {
         tch::set_num_threads(t);
     }
     tch::manual_seed(cfg.seed);
-    let device = device::resolve(cfg.device)?;
     let train_split = Split::from_bytes(
         "train",
         data.train_images,
@@ -143,6 +224,18 @@ pub fn train(
 
     let out_dir = PathBuf::from(&cfg.out_dir);
     let ckpt_path = |kind: &str| out_dir.join(format!("{kind}.safetensors"));
+    let save = |vs: &tch::nn::VarStore, kind: &str, epoch: usize| -> Result<PathBuf> {
+        let path = ckpt_path(kind);
+        let meta = checkpoint::SaveMeta {
+            model: &cfg.model,
+            num_classes: cfg.num_classes,
+            epoch,
+            seed: cfg.seed,
+            kind,
+        };
+        checkpoint::save(vs, &path, &meta)?;
+        Ok(path)
+    };
     let n = train_split.len();
     let steps_per_epoch = ((n + cfg.batch_size - 1) / cfg.batch_size) as usize;
     sink.emit(Event::Start {
@@ -171,19 +264,23 @@ pub fn train(
         best_checkpoint: None,
         seconds: 0.0,
     };
-    let cancelled =
-        |summary: &mut TrainSummary, sink: &mut dyn EventSink, epoch: usize| -> Result<()> {
-            let path = ckpt_path("interrupted");
-            checkpoint::save(&model.vs, &path)?;
-            sink.emit(Event::Checkpoint {
-                epoch,
-                kind: CheckpointKind::Interrupted,
-                path: path.display().to_string(),
-            });
-            summary.status = RunStatus::Cancelled;
-            summary.last_checkpoint = Some(path.display().to_string());
-            Ok(())
-        };
+    // `trained`: the epochs whose training the weights have completed (the
+    // checkpoint's metadata; evaluation seeds from it).
+    let cancelled = |summary: &mut TrainSummary,
+                     sink: &mut dyn EventSink,
+                     epoch: usize,
+                     trained: usize|
+     -> Result<()> {
+        let path = save(&model.vs, "interrupted", trained)?;
+        sink.emit(Event::Checkpoint {
+            epoch,
+            kind: CheckpointKind::Interrupted,
+            path: path.display().to_string(),
+        });
+        summary.status = RunStatus::Cancelled;
+        summary.last_checkpoint = Some(path.display().to_string());
+        Ok(())
+    };
 
     'epochs: for epoch in 1..=cfg.epochs {
         let lr = o.lr_at(epoch);
@@ -200,7 +297,7 @@ pub fn train(
             .unwrap_or_else(Instant::now);
         for step in 1..=steps_per_epoch {
             if cancel.load(Ordering::Relaxed) {
-                cancelled(&mut summary, sink, epoch)?;
+                cancelled(&mut summary, sink, epoch, epoch - 1)?;
                 break 'epochs;
             }
             let start = (step as i64 - 1) * cfg.batch_size;
@@ -256,15 +353,15 @@ pub fn train(
             epoch,
             Some(cancel),
         ) else {
-            cancelled(&mut summary, sink, epoch)?;
+            // Cancelled during evaluation: the epoch's training is complete.
+            cancelled(&mut summary, sink, epoch, epoch)?;
             break 'epochs;
         };
         // Evaluation reseeded the generator; give training its own stream back
         // (distinct per epoch, deterministic given the run's seed).
         tch::manual_seed(eval_seed(cfg.seed, epoch).wrapping_add(1 << 40));
         sink.emit(Event::Eval(result.clone()));
-        let last = ckpt_path("last");
-        checkpoint::save(&model.vs, &last)?;
+        let last = save(&model.vs, "last", epoch)?;
         sink.emit(Event::Checkpoint {
             epoch,
             kind: CheckpointKind::Last,
@@ -272,8 +369,7 @@ pub fn train(
         });
         summary.last_checkpoint = Some(last.display().to_string());
         if better(&result, &summary.best) {
-            let best = ckpt_path("best");
-            checkpoint::save(&model.vs, &best)?;
+            let best = save(&model.vs, "best", epoch)?;
             sink.emit(Event::Checkpoint {
                 epoch,
                 kind: CheckpointKind::Best,

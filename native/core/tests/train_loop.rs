@@ -166,43 +166,6 @@ fn cancelling_stops_within_a_step_and_leaves_a_loadable_checkpoint() {
     checkpoint::load(&mut m.vs, std::path::Path::new(&path), "small_cnn").unwrap();
 }
 
-#[test]
-fn a_checkpoint_of_another_architecture_or_a_truncated_file_is_refused() {
-    let _rng = seeded(0);
-    let dir = tmp_dir("foreign");
-    std::fs::create_dir_all(&dir).unwrap();
-    let small = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
-    let path = dir.join("small.safetensors");
-    checkpoint::save(&small.vs, &path).unwrap();
-    let mut resnet = build_model("resnet18", 10, [3, 32, 32], Device::Cpu).unwrap();
-    let e = checkpoint::load(&mut resnet.vs, &path, "resnet18")
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.contains("does not fit model resnet18") && e.contains("missing tensor"),
-        "{e}"
-    );
-    let mut small5 = build_model("small_cnn", 5, [1, 28, 28], Device::Cpu).unwrap();
-    let e = checkpoint::load(&mut small5.vs, &path, "small_cnn")
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.contains("classifier.fc3.weight has shape [10, 200], model expects [5, 200]"),
-        "{e}"
-    );
-    let bytes = std::fs::read(&path).unwrap();
-    let cut = dir.join("cut.safetensors");
-    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
-    let e = checkpoint::load(&mut m.vs, &cut, "small_cnn")
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("not a readable safetensors file"), "{e}");
-}
-
 fn train_err(cfg: &TrainConfig, d: &Data) -> st_core::CoreError {
     match train(
         cfg,
@@ -230,9 +193,26 @@ fn diverging_training_stops_with_a_clear_error_and_keeps_checkpoints() {
     .unwrap();
     let last = dir.join("last.safetensors");
     let before = std::fs::read(&last).unwrap();
-    // Resume from it with an absurd learning rate into the same folder.
-    cfg.init_checkpoint = Some(last.display().to_string());
-    cfg.optimizer.lr = 1e30;
+    // Resume into the same folder from a copy of it whose weights are scaled
+    // to the edge of float32 (finite, so it loads): the first step diverges.
+    let mut m = build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    checkpoint::load(&mut m.vs, &last, "small_cnn").unwrap();
+    tch::no_grad(|| {
+        for (_, mut t) in m.vs.variables() {
+            let _ = t.f_mul_scalar_(1e30).unwrap();
+        }
+    });
+    let huge = dir.join("huge.safetensors");
+    let meta = checkpoint::SaveMeta {
+        model: "small_cnn",
+        num_classes: 10,
+        epoch: 1,
+        seed: 0,
+        kind: "last",
+    };
+    checkpoint::save(&m.vs, &huge, &meta).unwrap();
+    cfg.init_checkpoint = Some(huge.display().to_string());
+    cfg.optimizer.lr = 10.0;
     cfg.optimizer.milestones.clear();
     let e = train_err(&cfg, &d);
     assert_eq!(e.code(), "ERR_NONFINITE_LOSS", "{e}");
@@ -267,7 +247,7 @@ fn configs_with_unknown_fields_or_bad_values_are_refused_naming_the_field() {
     );
     let mut bad = good;
     bad["model"] = "vgg".into();
-    let d = data(8);
+    let d = data(32);
     let cfg: TrainConfig = serde_json::from_value(bad).unwrap();
     let e = train_err(&cfg, &d).to_string();
     assert!(e.contains("unknown model \"vgg\""), "{e}");
@@ -310,4 +290,39 @@ fn with_a_validation_split_selection_uses_it_and_the_best_checkpoint_is_tested_o
     assert_eq!(test.epoch, best.epoch);
     // eval.maxSamples is 12: both splits are cut to it.
     assert_eq!((best.samples, test.samples), (12, 12));
+}
+
+#[test]
+fn values_that_do_not_fit_the_data_are_refused_before_any_work() {
+    let _rng = seeded(0);
+    let dir = tmp_dir("no-fit");
+    let d = data(32);
+    let mut cfg = config(dir.to_str().unwrap(), ST, 1);
+    cfg.batch_size = 33;
+    let e = train_err(&cfg, &d).to_string();
+    assert!(
+        e.contains("batchSize: 33 is larger than the training split (32 images)"),
+        "{e}"
+    );
+    let mut cfg = config(dir.to_str().unwrap(), ST, 1);
+    cfg.augment.random_crop_padding = 29;
+    let e = train_err(&cfg, &d).to_string();
+    assert!(
+        e.contains("augment.randomCropPadding: 29 is larger than the images (28×28)"),
+        "{e}"
+    );
+    let mut cfg = config(dir.to_str().unwrap(), ST, 1);
+    cfg.threads = Some(st_core::config::available_cores() + 1);
+    let e = train_err(&cfg, &d).to_string();
+    assert!(
+        e.contains("threads: expected null or an integer in [1, "),
+        "{e}"
+    );
+    let mut cfg = config(dir.to_str().unwrap(), ST, 1);
+    cfg.init_checkpoint = Some(dir.join("nope.safetensors").display().to_string());
+    let e = train_err(&cfg, &d);
+    assert_eq!(e.code(), "ERR_CHECKPOINT");
+    assert!(e.to_string().contains("file not found"), "{e}");
+    // Nothing was created for any of them.
+    assert!(!dir.exists());
 }

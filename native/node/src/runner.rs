@@ -1,7 +1,11 @@
 //! Dedicated native threads for long work. A panic never crosses into Node:
-//! it is caught on the thread and becomes a rejected promise.
+//! it is caught on the thread and becomes a rejected promise. Each job is
+//! registered with the exit guard, so the process never tears libtorch down
+//! under it (see `exit_guard`).
 
-use crate::{to_js_error, Dataset, EventCallback};
+use crate::exit_guard::{self, JobGuard};
+use crate::guard::{panic_error, quiet_panics, to_js_error};
+use crate::{Dataset, EventCallback};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::JsDeferred;
@@ -47,6 +51,9 @@ struct JsSink(EventCallback);
 
 impl EventSink for JsSink {
     fn emit(&mut self, event: Event) {
+        if exit_guard::exiting() {
+            return;
+        }
         let mode = match event {
             Event::Step { .. } => ThreadsafeFunctionCallMode::NonBlocking,
             _ => ThreadsafeFunctionCallMode::Blocking,
@@ -56,41 +63,37 @@ impl EventSink for JsSink {
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// Runs `work` on its own thread and settles `deferred` with its outcome.
-fn spawn<F>(name: &str, deferred: Deferred, work: F) -> Result<()>
+fn spawn<F>(name: &str, deferred: Deferred, job: JobGuard, work: F) -> Result<()>
 where
     F: FnOnce() -> std::result::Result<String, CoreError> + Send + 'static,
 {
+    quiet_panics();
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(move || match catch_unwind(AssertUnwindSafe(work)) {
-            Ok(Ok(json)) => deferred.resolve(Box::new(move |_env| Ok(json))),
-            Ok(Err(e)) => deferred.reject(to_js_error(e)),
-            Err(p) => {
-                let msg = panic_message(p);
-                let code = if msg.contains("out of memory") {
-                    "ERR_OUT_OF_MEMORY"
-                } else {
-                    "ERR_PANIC"
-                };
-                deferred.reject(Error::new(
-                    Status::GenericFailure,
-                    format!("[{code}] {msg}"),
-                ))
+        .spawn(move || {
+            let outcome = match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(Ok(json)) => Ok(json),
+                Ok(Err(e)) => Err(to_js_error(e)),
+                Err(p) => Err(panic_error(p)),
+            };
+            if exit_guard::exiting() {
+                // JavaScript is going away; settling would call into it.
+                std::mem::forget(deferred);
+            } else {
+                match outcome {
+                    Ok(json) => deferred.resolve(Box::new(move |_env| Ok(json))),
+                    Err(e) => deferred.reject(e),
+                }
             }
+            // Last: until here an exit ends the process before teardown.
+            drop(job);
         })
         .map(|_| ())
         .map_err(|e| {
             Error::new(
                 Status::GenericFailure,
-                format!("[ERR_THREAD] cannot start the training thread: {e}"),
+                format!("[ERR_THREAD] cannot start a native thread: {e}"),
             )
         })
 }
@@ -102,7 +105,8 @@ pub fn spawn_training(
     cancel: Arc<AtomicBool>,
     deferred: Deferred,
 ) -> Result<()> {
-    spawn("st-native-train", deferred, move || {
+    let job = JobGuard::new(Some(&cancel));
+    spawn("st-native-train", deferred, job, move || {
         let mut sink = JsSink(on_event);
         let view = TrainData {
             train_images: &data.train_images,
@@ -134,7 +138,8 @@ pub struct EvalJob {
 }
 
 pub fn spawn_eval(job: EvalJob, deferred: Deferred) -> Result<()> {
-    spawn("st-native-eval", deferred, move || {
+    let guard = JobGuard::new(None);
+    spawn("st-native-eval", deferred, guard, move || {
         let result = st_core::eval::evaluate_checkpoint(
             &job.checkpoint,
             &job.model,

@@ -11,6 +11,35 @@ struct Entry {
     description: &'static str,
     input_shape: [i64; 3],
     build: fn(&tch::nn::Path, [i64; 3], i64) -> Box<dyn Classifier>,
+    /// Floats one sample keeps alive for the backward pass (see `memory`).
+    activations: fn([i64; 3]) -> i64,
+}
+
+/// SmallCNN: two pairs of valid 3×3 convolutions, each pair followed by a
+/// 2×2 max-pool; each conv output is kept twice (before and after ReLU).
+fn small_cnn_activations([_, h, w]: [i64; 3]) -> i64 {
+    let (h1, w1) = (h - 2, w - 2);
+    let (h2, w2) = (h1 - 2, w1 - 2);
+    let (h3, w3) = (h2 / 2, w2 / 2);
+    let (h4, w4) = (h3 - 2, w3 - 2);
+    let (h5, w5) = (h4 - 2, w4 - 2);
+    2 * (32 * h1 * w1 + 32 * h2 * w2 + 64 * h4 * w4 + 64 * h5 * w5)
+        + 32 * h3 * w3
+        + 64 * (h5 / 2) * (w5 / 2)
+        + 4 * 200
+}
+
+/// CIFAR ResNet-18: the stem and every conv keep conv, BatchNorm and ReLU
+/// outputs (3 each); a block adds its sum; a strided block its shortcut.
+fn resnet18_activations([_, h, w]: [i64; 3]) -> i64 {
+    let mut total = 3 * 64 * h * w;
+    for stage in 0..4 {
+        let c = 64 << stage;
+        let s = (h >> stage) * (w >> stage);
+        let shortcut = if stage > 0 { 2 } else { 0 };
+        total += (2 * 7 + shortcut) * c * s;
+    }
+    total
 }
 
 const MODELS: &[Entry] = &[
@@ -19,12 +48,14 @@ const MODELS: &[Entry] = &[
         description: "SmallCNN of TRADES/MART/ST for MNIST: 4 conv + 3 linear, dropout 0.5",
         input_shape: [1, 28, 28],
         build: |p, shape, classes| Box::new(SmallCnn::new(p, shape[0], classes, 0.5)),
+        activations: small_cnn_activations,
     },
     Entry {
         name: "resnet18",
         description: "CIFAR ResNet-18 (3x3 stem, no max-pool), as in the ST paper",
         input_shape: [3, 32, 32],
         build: |p, shape, classes| Box::new(ResNet::resnet18(p, shape[0], classes, 64)),
+        activations: resnet18_activations,
     },
 ];
 
@@ -47,6 +78,8 @@ pub struct Model {
     pub vs: VarStore,
     pub net: Box<dyn Classifier>,
     pub input_shape: [i64; 3],
+    /// Floats one sample keeps alive for the backward pass (memory estimate).
+    pub activations_per_sample: i64,
 }
 
 impl Model {
@@ -82,6 +115,7 @@ pub fn build_model(
         vs,
         net,
         input_shape,
+        activations_per_sample: (e.activations)(input_shape),
     })
 }
 
