@@ -13,6 +13,9 @@ const run = (cmd, args, env = {}) =>
 const libtorch = resolveLibtorch({ provision: false });
 run('cargo', ['fmt', '--all', '--check']);
 run('cargo', ['clippy', '--release', '--all-targets', '-q', '--', '-D', 'warnings'], libtorch.env);
+// Includes the contract check: ts/generated must equal what the Rust serde
+// types generate (config::ts_contract); when it does not, the test rewrites
+// it and fails, so a clone with stale committed files fails here.
 run('cargo', ['test', '--release', '-p', 'st-core'], libtorch.env);
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)

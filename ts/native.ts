@@ -1,14 +1,13 @@
 /**
- * Loads the native addon and wraps it in the typed `NativeBinding` of
- * native-types.ts. The addon speaks JSON strings (one typed contract, here);
- * this file parses them, maps AbortSignal onto the native cancel flag, and
- * turns `[CODE] message` rejections into Errors with a `code`.
+ * Wraps the native addon (loaded by native-loader.ts) in the typed
+ * `NativeBinding` of native-types.ts. The addon speaks JSON strings (one
+ * typed contract, here); this file parses them, maps AbortSignal onto the
+ * native cancel flag, and turns `[CODE] message` rejections into Errors with
+ * a `code`.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon, NativeError, type Loaded } from './native-loader.js';
+import type { LibtorchFound } from './runtime/libtorch.js';
 import type {
   CheckpointInfo,
   DataSizes,
@@ -62,15 +61,7 @@ interface RawCancelToken {
   readonly cancelled: boolean;
 }
 
-/** An error from the native core, with a stable `code` (e.g. ERR_INVALID_CONFIG). */
-export class NativeError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'NativeError';
-    this.code = code;
-  }
-}
+export { NativeError };
 
 export function toNativeError(e: unknown): Error {
   const message = e instanceof Error ? e.message : String(e);
@@ -78,21 +69,22 @@ export function toNativeError(e: unknown): Error {
   return m ? new NativeError(m[1]!, m[2]!) : e instanceof Error ? e : new Error(message);
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** dist/ts/native.js -> <package>/native/node/st-native.node */
-export const addonPath = path.resolve(here, '..', '..', 'native', 'node', 'st-native.node');
-
 let cached: NativeBinding | undefined;
+let loaded: Loaded<RawAddon> | undefined;
+let loadError: NativeError | undefined;
 
+/** Loads libtorch and the addon once (see native-loader.ts); throws a NativeError with the fix. */
 export function loadNative(): NativeBinding {
   if (cached) return cached;
-  if (!existsSync(addonPath)) {
-    throw new NativeError(
-      'ERR_NATIVE_MISSING',
-      `native addon not built: ${addonPath} is missing. Run \`npm install\` (or \`npm run build\`) in the st-native package.`,
-    );
+  if (loadError) throw loadError;
+  try {
+    loaded = loadAddon<RawAddon>();
+  } catch (e) {
+    // Loading is not retried: a half-loaded libtorch stays in the process.
+    loadError = e instanceof NativeError ? e : new NativeError('ERR_NATIVE_LOAD', e instanceof Error ? e.message : String(e));
+    throw loadError;
   }
-  const raw = createRequire(import.meta.url)(addonPath) as RawAddon;
+  const raw = loaded.addon;
   // Native jobs must stop before libtorch is torn down at exit (a second
   // Ctrl-C, process.exit() from a caller, an uncaught error): tell the addon
   // as soon as Node announces the exit. Only the main thread's exit is the
@@ -117,6 +109,47 @@ function call<T>(fn: () => T): T {
     return fn();
   } catch (e) {
     throw toNativeError(e);
+  }
+}
+
+/** What `st-native doctor` reports about the native side. */
+export interface NativeStatus {
+  loaded: boolean;
+  addonPath: string | null;
+  addonPackage: string | null;
+  libtorch: LibtorchFound | null;
+  cuda: boolean;
+  cudaError: string | null;
+  error: { code: string; message: string } | null;
+  runtime: RuntimeInfo | null;
+}
+
+/** Tries to load the native side and says how it went; never throws. */
+export function nativeStatus(): NativeStatus {
+  try {
+    const runtime = loadNative().runtimeInfo();
+    return {
+      loaded: true,
+      addonPath: loaded!.addonPath,
+      addonPackage: loaded!.addonPackage,
+      libtorch: loaded!.libtorch,
+      cuda: loaded!.cuda,
+      cudaError: loaded!.cudaError,
+      error: null,
+      runtime,
+    };
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    return {
+      loaded: false,
+      addonPath: null,
+      addonPackage: null,
+      libtorch: null,
+      cuda: false,
+      cudaError: null,
+      error: { code: err.code ?? 'ERR_NATIVE_LOAD', message: err.message ?? String(e) },
+      runtime: null,
+    };
   }
 }
 

@@ -4,19 +4,12 @@
 //! - `LIBTORCH`: a libtorch folder, or
 //! - `LIBTORCH_USE_PYTORCH=1` with a Python whose `torch` is 2.11.0 first on PATH.
 //!
-//! What this adds on top of torch-sys:
-//! - an rpath to the libtorch folder torch-sys linked against
-//!   (DEP_TCH_LIBTORCH_LIB), so the addon loads without LD_LIBRARY_PATH;
-//! - `--no-as-needed` around torch_cuda, because nothing references its
-//!   symbols directly and the linker would otherwise drop it, leaving CUDA
-//!   silently unavailable (known tch-rs issue).
+//! Deliberately absent: an rpath to that libtorch, and a forced link of
+//! libtorch_cuda. The addon is the same file on every host (npm ships it
+//! prebuilt): it finds libtorch when first loaded (`ts/native.ts` pre-loads
+//! libtorch's libraries, and libtorch_cuda where the CUDA libraries and a GPU
+//! are there, through `native/preload`). Loading libtorch_cuda registers the
+//! CUDA backend with libtorch, which is all tch needs to see CUDA.
 fn main() {
     napi_build::setup();
-    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg-cdylib=-Wl,-rpath,{lib}");
-        if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-            println!("cargo:rustc-link-arg-cdylib=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-        }
-    }
 }

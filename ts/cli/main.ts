@@ -6,6 +6,8 @@ import { evaluateRun } from '../experiment/evaluate.js';
 import { loadNative } from '../native.js';
 import { pct } from '../tui/format.js';
 import { EXIT, report, UsageError } from './errors.js';
+import { doctorCommand } from './doctor.js';
+import { setupCommand } from './setup.js';
 import { trainCommand } from './train.js';
 import { usage } from './usage.js';
 
@@ -122,8 +124,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return modelsCommand(rest, io);
       case 'presets':
         return presetsCommand(rest, io);
+      case 'setup':
+        return await setupCommand(rest, io);
+      case 'doctor':
+        return await doctorCommand(rest, io);
       default:
-        throw new UsageError(`unknown command "${command}"; expected train, eval, models or presets`);
+        throw new UsageError(`unknown command "${command}"; expected train, eval, models, presets, setup or doctor`);
     }
   } catch (e) {
     return report(e, io.err);

@@ -9,6 +9,8 @@ Commands:
   eval      evaluate a run's checkpoint on its held-out split
   models    list the available models with parameter counts
   presets   list the named presets
+  setup     install libtorch 2.11.0 into the per-user cache (once per machine)
+  doctor    check what st-native would run on: addon, libtorch, CUDA, GPUs, folders
 
 Run \`st-native <command> --help\` for a command's options.`,
   train: `Usage: st-native train [options]
@@ -60,4 +62,39 @@ base config. The default is mnist-st-quick.
 Options:
   --json                 print the presets (name, description, overrides) as JSON
   -h, --help             this text`,
+  setup: `Usage: st-native setup [--cpu | --cuda] [--force] [--json]
+
+Installs libtorch 2.11.0 (the version st-native is built against) from PyPI
+with pip into the per-user cache, $ST_NATIVE_CACHE_DIR or
+$XDG_CACHE_HOME/st-native (default ~/.cache/st-native), where st-native finds
+it at run time. Needs Python 3.10-3.14 with pip (ST_NATIVE_PYTHON, else python3).
+
+Options:
+  --cpu                  libtorch without its CUDA libraries (about 0.55 GB to download)
+  --cuda                 torch==2.11.0 with its CUDA libraries (about 2.7 GB to download, 4.6 GB on disk)
+  --force                reinstall even when a complete install is there
+  --json                 print one JSON result line on stdout (pip's progress stays on stderr)
+  -h, --help             this text
+
+Without --cpu or --cuda: --cuda where an NVIDIA driver is loaded
+(/proc/driver/nvidia or /dev/nvidiactl), else --cpu.
+Rerunning is a no-op once installed. Interrupting is safe: nothing is put in
+place until the install is complete, and leftovers are removed by the next run.
+Exit codes: 0 installed (or already there), 1 failed, 2 usage, 130 Ctrl-C.`,
+  doctor: `Usage: st-native doctor [--json]
+
+Reports what st-native runs on: which addon package loaded and from where,
+where libtorch came from and its version, CUDA and cuDNN availability (and why
+not), GPUs with their memory, cores and threads, the cache and data folders,
+the datasets present, and each problem with the command that fixes it.
+
+libtorch is searched in this order: ST_NATIVE_LIBTORCH, LIBTORCH (a libtorch
+folder or its lib/), the torch of ST_NATIVE_PYTHON (else python3), this
+package's .venv, then the cache that \`st-native setup\` fills.
+
+Options:
+  --json                 print the report as JSON
+  -h, --help             this text
+
+Exit codes: 0 training can run, 1 it cannot (no usable libtorch, or the addon does not load).`,
 } as const;

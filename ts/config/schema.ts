@@ -8,6 +8,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type {
+  DeviceChoice,
+  ModelName,
   NativeAugmentConfig,
   NativeEvalConfig,
   NativeMethodConfig,
@@ -144,11 +146,16 @@ export const runConfigSchema = z
 export type RunConfig = z.infer<typeof runConfigSchema>;
 export type MethodConfig = z.infer<typeof methodSchema>;
 
-// Compile-time ties between the schema and the native contract: if either
-// side changes shape, this file stops compiling.
+// Compile-time ties between the schema and the native contract (generated
+// from the Rust serde types into ts/generated): if either side changes shape,
+// e.g. a field or a registered model is added in Rust, this file stops
+// compiling until the schema follows.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameMethod: Same<MethodConfig, NativeMethodConfig> = true;
 const sameOptimizer: Same<z.infer<typeof optimizerSchema>, NativeOptimizerConfig> = true;
 const sameAugment: Same<z.infer<typeof augmentSchema>, NativeAugmentConfig> = true;
 const sameEval: Same<z.infer<typeof evalSchema>, NativeEvalConfig> = true;
-void [sameMethod, sameOptimizer, sameAugment, sameEval];
+/** The model names of the native registry (ModelName is generated from it). */
+const sameModel: Same<RunConfig['model'], ModelName> = true;
+const sameDevice: Same<RunConfig['device'], DeviceChoice> = true;
+void [sameMethod, sameOptimizer, sameAugment, sameEval, sameModel, sameDevice];

@@ -63,14 +63,17 @@ pub struct SaveMeta<'a> {
     pub kind: &'a str,
 }
 
-/// What a checkpoint file says about itself.
+/// What a checkpoint file says about itself (its safetensors metadata).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointInfo {
-    /// True when the file carried our checksum and it matched.
+    /// True when the file carried st-native's checksum and it matched (false:
+    /// a file from elsewhere, unverified).
     pub verified: bool,
     pub model: Option<String>,
     pub num_classes: Option<i64>,
+    /// The epoch whose end the weights are (evaluation seeds from it).
     pub epoch: Option<usize>,
     pub seed: Option<i64>,
     pub kind: Option<String>,

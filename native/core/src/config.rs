@@ -1,13 +1,19 @@
-//! The run configuration the core accepts: the serde mirror of
-//! `ts/native-types.ts` (`NativeTrainConfig`). TS validates first with zod;
-//! unknown fields are rejected here too, and `validate` re-checks the ranges
-//! the numerics rely on so the core is safe to call on its own.
+//! The run configuration the core accepts. `TrainConfig` is `NativeTrainConfig`
+//! in TypeScript: its TS type is generated from these serde types (ts-rs, see
+//! `ts_contract`) into `ts/generated/`. TS validates first with zod; unknown
+//! fields are rejected here too, and `validate` re-checks the ranges the
+//! numerics rely on so the core is safe to call on its own.
 
 use crate::divergence::Reg;
 use crate::error::{CoreError, Result};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+pub(crate) mod ts_contract;
+
+/// Where the run executes; `auto` picks CUDA when available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     #[default]
@@ -16,30 +22,41 @@ pub enum DeviceChoice {
     Cuda,
 }
 
-/// How ST forwards its two branches (see `methods::st`).
+/// How the two ST branches are forwarded (see `methods::st`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Branches {
-    /// One stacked forward/backward with per-branch BatchNorm statistics.
+    /// Adversarial and collaborative points stacked into one forward/backward
+    /// with per-branch BatchNorm statistics (equal to the reference, faster).
     #[default]
     Batched,
     /// One forward per branch, as the reference code does.
     Separate,
 }
 
+/// Squeeze Training (method page §2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StConfig {
+    /// The discrepancy between the adversarial and collaborative predictions.
     pub reg: Reg,
+    /// Weight of the reg term.
     pub beta: f64,
+    /// L-inf radius of the training ball, in [0,1] pixel units.
     pub epsilon: f64,
+    /// Sign-gradient step alpha, in [0,1] pixel units.
     pub step_size: f64,
+    /// Inner steps K.
     pub steps: usize,
     #[serde(default)]
     pub branches: Branches,
 }
 
+/// Madry et al. PGD adversarial training (CE on PGD points, random start).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PgdAtConfig {
     pub epsilon: f64,
@@ -47,7 +64,10 @@ pub struct PgdAtConfig {
     pub steps: usize,
 }
 
+/// The training method, tagged by `name`. `natural` is plain cross-entropy
+/// training: the "normally trained" baseline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum MethodConfig {
     St(StConfig),
@@ -65,9 +85,12 @@ impl MethodConfig {
     }
 }
 
+/// SGD with a multi-step learning-rate schedule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// Initial learning rate.
     pub lr: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -87,26 +110,39 @@ impl OptimizerConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AugmentConfig {
+    /// Zero padding for random crop back to the input size; 0 disables cropping.
     pub random_crop_padding: i64,
     pub horizontal_flip: bool,
 }
 
+/// The PGD evaluation after each epoch (and of a checkpoint).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvalConfig {
+    /// PGD evaluation radius (L-inf, [0,1] units).
     pub epsilon: f64,
     pub step_size: f64,
+    /// PGD steps (20 for PGD-20).
     pub steps: usize,
+    /// Uniform random start in the eps-ball.
     pub random_start: bool,
     pub batch_size: i64,
+    /// Evaluate on at most this many held-out images (first N); null = all.
     pub max_samples: Option<i64>,
 }
 
+/// One training run, as the core receives it (`NativeTrainConfig` in TS;
+/// `ts/config` builds it from a validated user config).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrainConfig {
+    /// A name in the model registry (checked when the model is built).
+    #[cfg_attr(test, ts(as = "ts_contract::ModelName"))]
     pub model: String,
     pub num_classes: i64,
     pub method: MethodConfig,
@@ -117,8 +153,11 @@ pub struct TrainConfig {
     pub eval: EvalConfig,
     pub seed: i64,
     pub device: DeviceChoice,
+    /// libtorch intra-op threads; null keeps libtorch's default.
     pub threads: Option<i32>,
+    /// Folder the native loop writes checkpoints into (created if missing).
     pub out_dir: String,
+    /// Checkpoint to resume weights from (safetensors), or null.
     pub init_checkpoint: Option<String>,
 }
 

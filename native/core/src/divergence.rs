@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+/// The `reg` discrepancy of Squeeze Training (method page §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Reg {
     #[default]

@@ -1,24 +1,33 @@
 //! Events the training loop emits, one tagged enum. Serialised with a `type`
 //! tag and camelCase fields, it is the `TrainEvent` discriminated union of
-//! `ts/native-types.ts`.
+//! `ts/native-types.ts`, whose TS types are generated from these (ts-rs, see
+//! `config::ts_contract`) into `ts/generated/`.
 
 use serde::Serialize;
 
-/// Loss parts of a step or epoch; which exist depends on the method.
+/// Loss parts of a step or epoch; which exist depends on the method. A part
+/// that does not exist is left out of the JSON (an optional field in TS).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct LossParts {
+    /// CE on the adversarial point x_adv (ST, PGD-AT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ce_adv: Option<f64>,
+    /// CE on the benign point x.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ce_benign: Option<f64>,
+    /// CE on the collaborative point x_col (ST).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ce_col: Option<f64>,
+    /// The reg discrepancy between x_adv and x_col (ST).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reg: Option<f64>,
 }
 
+/// Clean and robust accuracy of one evaluation.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EvalResult {
     pub epoch: usize,
@@ -26,6 +35,7 @@ pub struct EvalResult {
     pub split: EvalSplit,
     pub clean_acc: f64,
     pub robust_acc: f64,
+    /// e.g. "pgd-20"
     pub attack: String,
     pub samples: i64,
     pub seconds: f64,
@@ -35,6 +45,7 @@ pub struct EvalResult {
 /// when the run has one (the cleaner practice), else the test split (as the
 /// reference code does).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum EvalSplit {
     Validation,
@@ -42,6 +53,7 @@ pub enum EvalSplit {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointKind {
     Last,
@@ -50,40 +62,49 @@ pub enum CheckpointKind {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Completed,
     Cancelled,
 }
 
+/// How a run ended, and its numbers.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TrainSummary {
     pub status: RunStatus,
     pub epochs_completed: usize,
     /// The split model selection used.
     pub selected_on: EvalSplit,
-    /// Best evaluation over epochs on the selection split.
+    /// Best robust accuracy over evaluated epochs on the selection split
+    /// (model selection by PGD).
     pub best: Option<EvalResult>,
     pub last: Option<EvalResult>,
     /// The best checkpoint on the test split: what to report. Equal to `best`
     /// when selection used the test split.
     pub test: Option<EvalResult>,
+    /// Paths of written checkpoints, when written.
     pub last_checkpoint: Option<String>,
     pub best_checkpoint: Option<String>,
     pub seconds: f64,
 }
 
+/// One event of a training run (`TrainEvent` in TS), tagged by `type`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Event {
     #[serde(rename_all = "camelCase")]
     Start {
+        #[cfg_attr(test, ts(as = "crate::config::ts_contract::ModelName"))]
         model: String,
         parameters: i64,
         device: String,
         method: String,
         train_size: i64,
+        /// Images evaluated after each epoch (validation split if any, else test).
         test_size: i64,
         epochs: usize,
         steps_per_epoch: usize,
@@ -91,7 +112,9 @@ pub enum Event {
     },
     #[serde(rename_all = "camelCase")]
     Step {
+        /// 1-based.
         epoch: usize,
+        /// 1-based within the epoch.
         step: usize,
         steps_per_epoch: usize,
         lr: f64,

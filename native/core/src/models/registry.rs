@@ -119,11 +119,15 @@ pub fn build_model(
     })
 }
 
+/// A registered model, as `list_models` describes it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
+    #[cfg_attr(test, ts(as = "crate::config::ts_contract::ModelName"))]
     pub name: String,
     pub description: String,
+    /// Input shape [C, H, W] the model is built for.
     pub input_shape: [i64; 3],
     pub num_classes: i64,
     pub parameters: i64,

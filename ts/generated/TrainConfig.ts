@@ -1,0 +1,39 @@
+// Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
+import type { AugmentConfig } from "./AugmentConfig.js";
+import type { DeviceChoice } from "./DeviceChoice.js";
+import type { EvalConfig } from "./EvalConfig.js";
+import type { MethodConfig } from "./MethodConfig.js";
+import type { ModelName } from "./ModelName.js";
+import type { OptimizerConfig } from "./OptimizerConfig.js";
+
+/**
+ * One training run, as the core receives it (`NativeTrainConfig` in TS;
+ * `ts/config` builds it from a validated user config).
+ */
+export type TrainConfig = {
+  /**
+   * A name in the model registry (checked when the model is built).
+   */
+  model: ModelName,
+  numClasses: number,
+  method: MethodConfig,
+  epochs: number,
+  batchSize: number,
+  optimizer: OptimizerConfig,
+  augment: AugmentConfig,
+  eval: EvalConfig,
+  seed: number,
+  device: DeviceChoice,
+  /**
+   * libtorch intra-op threads; null keeps libtorch's default.
+   */
+  threads: number | null,
+  /**
+   * Folder the native loop writes checkpoints into (created if missing).
+   */
+  outDir: string,
+  /**
+   * Checkpoint to resume weights from (safetensors), or null.
+   */
+  initCheckpoint: string | null,
+};
