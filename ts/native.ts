@@ -22,44 +22,12 @@ import type {
   TrainSummary,
 } from './native-types.js';
 
-/** The raw addon surface (see native/node/src/lib.rs). */
-interface RawAddon {
-  listModels(numClasses: number): string;
-  runtimeInfo(): string;
-  preflight(configJson: string, shape: number[], trainSize: number, testSize: number, validationSize: number | null): void;
-  inspectCheckpoint(path: string): string;
-  noteProcessExit(code: number): void;
-  train(
-    configJson: string,
-    dataset: {
-      train: { images: Uint8Array; labels: Uint8Array };
-      test: { images: Uint8Array; labels: Uint8Array };
-      validation?: { images: Uint8Array; labels: Uint8Array };
-      channels: number;
-      height: number;
-      width: number;
-    },
-    onEvent: (eventJson: string) => void,
-    cancel: RawCancelToken,
-  ): Promise<string>;
-  evaluate(
-    checkpoint: string,
-    model: string,
-    numClasses: number,
-    data: { images: Uint8Array; labels: Uint8Array },
-    shape: number[],
-    evalConfigJson: string,
-    device: string,
-    seed: number,
-    epoch: number,
-  ): Promise<string>;
-  CancelToken: new () => RawCancelToken;
-}
-
-interface RawCancelToken {
-  cancel(): void;
-  readonly cancelled: boolean;
-}
+/**
+ * The raw addon surface: the declarations napi-rs generates from
+ * native/node/src/lib.rs at build time (never written by hand), so a changed
+ * export signature stops this file from compiling.
+ */
+type RawAddon = typeof import('../native/node/binding.cjs');
 
 export { NativeError };
 

@@ -19,10 +19,9 @@ import {
   SETUP_COMMAND,
   type FindOptions,
   type LibtorchCandidate,
-  type LibtorchFound,
 } from '../runtime/libtorch.js';
 import { EXIT, UsageError } from './errors.js';
-import { installStatus } from './setup.js';
+import { chooseFlavor, installStatus } from './setup.js';
 import { usage } from './usage.js';
 
 export type { NativeStatus };
@@ -118,9 +117,12 @@ export function diagnose(
         severity: 'error',
         problem: `the native addon does not load: [${code}] ${status.error?.message ?? 'unknown error'}`,
         fix:
-          code === 'ERR_LIBTORCH'
-            ? `${SETUP_COMMAND} --force`
-            : 'reinstall st-native with optional dependencies (npm install st-native, without --omit=optional); in a clone: npm install',
+          code !== 'ERR_LIBTORCH'
+            ? 'reinstall st-native with optional dependencies (npm install st-native, without --omit=optional); in a clone: npm install'
+            : found!.source.startsWith('cache')
+              ? `${SETUP_COMMAND} --force`
+              : // A libtorch earlier in the search order shadows the cache: point past it.
+                `${SETUP_COMMAND}, then set ST_NATIVE_LIBTORCH=${path.join(libtorchInstallDir(chooseFlavor(undefined, options.root).flavor, cache), 'torch')} (${found!.source} comes first otherwise)`,
       });
     }
   }
@@ -194,7 +196,7 @@ export function formatReport(r: DoctorReport): string[] {
     row('addon', r.addon.loaded ? `${r.addon.package ?? 'st-native'} (${r.addon.path ?? 'unknown path'})` : `not loaded${r.addon.error ? ` [${r.addon.error.code}]` : ''}`),
     row('libtorch', r.libtorch.found ? `${r.libtorch.version} from ${r.libtorch.source}: ${tildify(r.libtorch.libDir!)}` : `libtorch ${LIBTORCH_VERSION} not found`),
     row('CUDA', r.cuda.available ? `available, ${r.cuda.devices} device(s)` : `off: ${r.cuda.reason}`),
-    row('cuDNN', r.cuda.cudnn ? `library present (${tildify(r.cuda.cudnn)})` : 'no libcudnn.so.9 next to this libtorch'),
+    row('cuDNN', r.cuda.cudnn ? `library present (${tildify(r.cuda.cudnn)})` : r.libtorch.found ? 'no libcudnn.so.9 next to this libtorch' : 'unknown (no libtorch)'),
     row('GPUs', r.gpus === null ? 'none listed (nvidia-smi not found or failed)' : r.gpus.length ? r.gpus.map((g) => `${g.name} (${(g.memoryMiB / 1024).toFixed(0)} GiB)`).join(', ') : 'none'),
     row('cores', `${r.cpu.cores}${r.cpu.libtorchCores !== null ? ` (libtorch may use ${r.cpu.libtorchCores} threads)` : ''}`),
     row('cache', `${tildify(r.folders.cache)} (libtorch: ${installs})`),

@@ -243,7 +243,7 @@ async function install(plan: Extract<SetupPlan, { action: 'install' }>, cache: s
   try {
     io.err(`running ${python.executable} -m pip install --target ${tildify(target)} ${args.join(' ')}`);
     const pipArgs = ['install', '--no-input', '--disable-pip-version-check', '--only-binary=:all:', '--no-compile', '--no-warn-script-location', '--target', target, ...args];
-    const { code, interrupted } = await runPip(python.executable, pipArgs, { ...process.env, TMPDIR: pipTmp });
+    const { code, interrupted } = await runPip(python.executable, pipArgs, { ...process.env, TMPDIR: pipTmp, PIP_ROOT_USER_ACTION: 'ignore' });
     if (interrupted) return { signal: interrupted };
     if (code !== 0) throw new SetupError(`pip failed (exit code ${code}); its output is above. Nothing was installed; rerun \`st-native setup\` when the cause is fixed.`);
     if (plan.flavor === 'cpu') for (const lib of CUDA_ONLY_LIBRARIES) rmSync(path.join(target, 'torch', 'lib', lib), { force: true });

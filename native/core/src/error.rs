@@ -76,9 +76,17 @@ impl CoreError {
 }
 
 /// libtorch's messages for a failed allocation: CUDA's caching allocator
-/// ("CUDA out of memory") and the CPU allocator ("not enough memory").
+/// ("CUDA out of memory"), the CPU allocator ("DefaultCPUAllocator: can't
+/// allocate memory ... (Cannot allocate memory)", older "not enough memory").
 pub fn is_allocation_failure(message: &str) -> bool {
-    message.contains("out of memory") || message.contains("not enough memory")
+    [
+        "out of memory",
+        "not enough memory",
+        "can't allocate memory",
+        "Cannot allocate memory",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;

@@ -72,3 +72,20 @@ fn the_estimate_grows_with_batch_and_method_and_a_run_that_cannot_fit_is_refused
     assert_eq!(e.code(), "ERR_INVALID_CONFIG", "{e}");
     std::env::remove_var(memory::LIMIT_ENV);
 }
+
+#[test]
+fn an_allocation_libtorch_cannot_make_is_an_out_of_memory_error() {
+    // 2^45 floats (128 TiB): malloc refuses at once, nothing is touched.
+    let shape = [1i64 << 45];
+    let e = tch::Tensor::f_zeros(shape, (tch::Kind::Float, tch::Device::Cpu))
+        .expect_err("cannot be allocated");
+    assert_eq!(st_core::CoreError::from(e).code(), "ERR_OUT_OF_MEMORY");
+    // The panicking API (what the numerics use) carries the same message,
+    // which the binding maps the same way.
+    let panic = std::panic::catch_unwind(|| {
+        tch::Tensor::zeros(shape, (tch::Kind::Float, tch::Device::Cpu))
+    })
+    .expect_err("panics");
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(st_core::error::is_allocation_failure(&msg), "{msg}");
+}
