@@ -1,6 +1,8 @@
 /** The CLI as a subprocess, for everything that needs no native addon. */
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cli, root } from './helpers/cli.js';
 
@@ -68,10 +70,16 @@ test('a malformed --set, an unknown preset and an unreadable --config exit 2', (
   t.regex(config.stderr, /--config .*no-such-config\.json: cannot read a JSON object/);
 });
 
-test('a dataset that is not available yet is a config error (exit 2), before any work', (t) => {
-  const r = cli('train', '--preset', 'cifar10-st-paper', '--runs-dir', neverCreated);
-  t.is(r.status, 2);
-  t.regex(r.stderr, /dataset\.name: cifar10: not available yet \(roadmap/);
+test('a dataset that is not downloaded, offline, fails naming the file, its URL and the folder, before any work', (t) => {
+  const empty = mkdtempSync(path.join(tmpdir(), 'st-cli-nodata-'));
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'st-native.js'), 'train', '--preset', 'cifar10-resnet18-st', '--data-dir', empty, '--runs-dir', neverCreated], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', ST_NATIVE_OFFLINE: '1' },
+  });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^dataset error: cifar10: not/m);
+  t.regex(r.stderr, /https:\/\/www\.cs\.toronto\.edu\/~kriz\/cifar-10-binary\.tar\.gz/);
+  t.regex(r.stderr, new RegExp(empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   t.false(existsSync(neverCreated));
 });
 

@@ -64,12 +64,14 @@ test('a validation split is carved off the training split, disjoint from what re
   t.throws(() => loadEmbeddedMnist({ trainSize: null, testSize: null, validationSize: 9000 }), { instanceOf: DatasetError, message: /leaves no training images/ });
 });
 
-test('datasets that are not shipped yet say so, with a code of their own', (t) => {
-  const err = t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null }), {
+test('downloaded datasets that are not there say so, with a code of their own; unknown ones too', (t) => {
+  const empty = mkdtempSync(path.join(tmpdir(), 'st-nodata-'));
+  const err = t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null, dataDir: empty }), {
     instanceOf: DatasetError,
-    message: /^cifar10: not available yet \(roadmap/,
+    message: /^cifar10: not downloaded yet: cifar-10-binary\.tar\.gz is not in /,
   });
-  t.is(err!.code, 'ERR_DATASET_UNAVAILABLE');
+  t.is(err!.code, 'ERR_DATASET_MISSING');
+  t.is(t.throws<DatasetError>(() => loadDataset('imagenet', { trainSize: null, testSize: null }))!.code, 'ERR_DATASET_UNAVAILABLE');
   t.is(t.throws(() => loadDataset('imagenet', { trainSize: null, testSize: null }))!.message, 'imagenet: unknown dataset; expected one of mnist-embedded, cifar10, cifar100, svhn');
 });
 

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { inspectCheckpoint, runtimeInfo } from 'st-native';
 import { CRASH_SIGNS, filesUnder, isEvent, longRunArgs, prng, sleep, spawnCli, spawnNode } from './helpers/child-run.js';
 import { cli, root } from './helpers/cli.js';
+import { readSafetensors } from './helpers/safetensors.js';
 
 const seed = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000_007);
 const rand = prng(seed);
@@ -250,4 +251,65 @@ test.serial('a damaged checkpoint is refused by eval with ERR_CHECKPOINT, never 
   const e = cli('eval', dir, '--checkpoint', 'last', '--json');
   t.is(e.status, 1, e.stderr);
   t.regex(e.stderr, /\[ERR_CHECKPOINT\]: .*last\.safetensors: corrupt: the tensor data's checksum/);
+});
+
+/** The tensors of a checkpoint, for bit-exact comparison. */
+function tensorsOf(file: string): Map<string, string> {
+  const st = readSafetensors(file);
+  return new Map([...st.tensors].map(([name, t]) => [name, t.data.toString('base64')]));
+}
+
+test.serial('a run killed at random moments (checkpoint writes included) and resumed ends with the uninterrupted weights, bit for bit', async (t) => {
+  // Single-threaded so that CPU kernels reduce in one fixed order.
+  const args = (name: string) => [
+    'train', '--json', '--device', 'cpu', '--runs-dir', runs, '--name', name, '--epochs', '4',
+    '--set', 'dataset.trainSize=128', '--set', 'dataset.testSize=16', '--set', 'batchSize=32',
+    '--set', 'method.steps=2', '--set', 'eval.steps=1', '--set', 'threads=1', '--set', 'evalSchedule.every=2',
+  ];
+  const full = cli(...args('uninterrupted'));
+  t.is(full.status, 0, full.stderr);
+  const dir = path.join(runs, 'resumed');
+  let first = true;
+  let kills = 0;
+  for (let round = 0; round < 6; round++) {
+    const child = first ? spawnCli(args('resumed')) : spawnCli(['train', '--json', '--resume', dir]);
+    first = false;
+    // Kill at a random moment once an epoch has been committed at least once.
+    await child.waitForLine(isEvent('start')).catch(() => undefined);
+    await sleep(300 + Math.round(rand() * 1500));
+    const killed = child.proc.kill('SIGKILL');
+    const { code, signal } = await child.exited;
+    if (signal === 'SIGKILL' && killed) kills += 1;
+    else {
+      t.is(code, 0, `seed ${seed}, round ${round}: ${child.stderr()}`);
+      break;
+    }
+    if (!existsSync(path.join(dir, 'checkpoints', 'resume.safetensors'))) {
+      // Killed before the first epoch was committed: start over.
+      rmSync(dir, { recursive: true, force: true });
+      first = true;
+    }
+  }
+  // Whatever is left, finish it.
+  const last = existsSync(path.join(dir, 'checkpoints', 'resume.safetensors')) ? cli('train', '--json', '--resume', dir) : cli(...args('resumed'));
+  t.is(last.status, 0, last.stderr);
+  t.log(`seed ${seed}: ${kills} kills before the run finished`);
+  for (const kind of ['last', 'best']) {
+    const a = tensorsOf(path.join(runs, 'uninterrupted', 'checkpoints', `${kind}.safetensors`));
+    const b = tensorsOf(path.join(dir, 'checkpoints', `${kind}.safetensors`));
+    t.deepEqual([...b.keys()], [...a.keys()]);
+    const differing = [...a.keys()].filter((k) => a.get(k) !== b.get(k));
+    t.deepEqual(differing, [], `seed ${seed}: ${kind} differs after ${kills} kills`);
+  }
+  t.deepEqual(tempFilesUnder(dir).filter((f) => !f.includes(`-${process.pid}`)), []);
+});
+
+test.serial('resuming with a config that changes the numbers is refused, naming each field', (t) => {
+  const dir = path.join(runs, 'uninterrupted');
+  const r = cli('train', '--resume', dir, '--set', 'optimizer.lr=0.5', '--set', 'method.beta=1');
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /optimizer\.lr: differs from the run being resumed \(run: 0\.03, now: 0\.5\)/);
+  t.regex(r.stderr, /method\.beta: differs from the run being resumed/);
+  const none = cli('train', '--resume', path.join(runs, 'no-such-run'));
+  t.is(none.status, 2);
 });

@@ -5,18 +5,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cli } from './helpers/cli.js';
 
-test('models --json lists the models with the reference parameter counts', (t) => {
+test('models --json lists the models with the reference parameter counts for 10 and 100 classes', (t) => {
   const r = cli('models', '--json');
   t.is(r.status, 0, r.stderr);
-  const models = JSON.parse(r.stdout) as { name: string; parameters: number }[];
+  const models = JSON.parse(r.stdout) as { name: string; parameters: { '10': number; '100': number } }[];
   t.deepEqual(
-    models.map((m) => [m.name, m.parameters]),
+    models.map((m) => [m.name, m.parameters['10'], m.parameters['100']]),
     [
-      ['small_cnn', 312_202],
-      ['resnet18', 11_173_962],
+      ['small_cnn', 312_202, 330_292],
+      ['resnet18', 11_173_962, 11_220_132],
+      ['preact_resnet18', 11_172_170, 11_218_340],
+      ['wrn34_10', 46_160_474, 46_218_164],
+      ['wrn34_5', 11_554_074, 11_582_964],
+      ['wrn28_10', 36_479_194, 36_536_884],
     ],
   );
-  t.regex(cli('models').stdout, /^small_cnn\s+1x28x28\s+312,202 /m);
+  const text = cli('models').stdout;
+  t.regex(text, /^small_cnn\s+1x28x28\s+312,202\s+330,292 /m);
+  t.regex(text, /^wrn34_10\s+3x32x32\s+46,160,474\s+46,218,164 /m);
 });
 
 test('train --json prints only JSON events, and eval reads the run back', (t) => {

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { diagnose, type NativeStatus } from '../ts/cli/doctor.js';
@@ -58,7 +58,11 @@ function fakeInstall(cache: string, flavor: Flavor): string {
 
 /** Search options that see nothing on this machine but what a test puts there. */
 function isolated(dir: string, env: NodeJS.ProcessEnv = {}) {
-  return { env: { PATH: process.env.PATH, ST_NATIVE_PYTHON: path.join(dir, 'no-python'), ...env }, packageRoot: path.join(dir, 'pkg'), cache: path.join(dir, 'cache') };
+  return {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ST_NATIVE_PYTHON: path.join(dir, 'no-python'), ...env },
+    packageRoot: path.join(dir, 'pkg'),
+    cache: path.join(dir, 'cache'),
+  };
 }
 
 test('ST_NATIVE_LIBTORCH at a libtorch of the wrong version is rejected, naming both versions', (t) => {
@@ -152,7 +156,7 @@ test("a Python's torch is found without importing it", (t) => {
   const torch = fakeTorchPackage(path.join(site, 'torch'), '2.11.0+cu130');
   // Importing this torch fails: the probe must not import it.
   touch(path.join(torch, '__init__.py'), "raise ImportError('libcudnn.so.9: cannot open shared object file')\n");
-  const r = findLibtorch({ ...isolated(dir), env: { PATH: process.env.PATH, PYTHONPATH: site, ST_NATIVE_PYTHON: 'python3' } });
+  const r = findLibtorch({ ...isolated(dir), env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONPATH: site, ST_NATIVE_PYTHON: 'python3' } });
   t.true(r.ok, JSON.stringify(r.tried));
   if (r.ok) {
     t.is(r.libDir, path.join(torch, 'lib'));
@@ -237,12 +241,14 @@ test('setup without a flag on a CPU host reuses a complete CUDA install; --cpu d
   t.like(planSetup({ flavor: 'cpu', why: '' }, true, false, cache), { action: 'install', flavor: 'cpu' });
 });
 
-test('setup removes the temp folders of dead processes only', (t) => {
+test('setup removes the temp folders of dead processes only, and not while their pip still runs', (t) => {
   const cache = tempDir(t);
-  for (const name of ['.tmp-111-aa', `.tmp-${process.pid}-bb`, '.tmp-222-cc', 'libtorch-2.11.0-cpu']) mkdirSync(path.join(cache, name, 'target'), { recursive: true });
-  const removed = removeStaleTempDirs(cache, (pid) => pid === 222);
-  t.deepEqual(removed, ['.tmp-111-aa']);
-  t.deepEqual(removeStaleTempDirs(cache, () => false), ['.tmp-222-cc']);
+  for (const name of ['.tmp-111-aa', `.tmp-${process.pid}-bb`, '.tmp-222-cc', '.tmp-333-dd', 'libtorch-2.11.0-cpu']) mkdirSync(path.join(cache, name, 'target'), { recursive: true });
+  // Setup 333 was killed with SIGKILL; its pip (444) goes on writing.
+  writeFileSync(path.join(cache, '.tmp-333-dd', 'pip.pid'), '444');
+  t.deepEqual(removeStaleTempDirs(cache, (pid) => pid === 222 || pid === 444), ['.tmp-111-aa']);
+  t.deepEqual(removeStaleTempDirs(cache, () => false).sort(), ['.tmp-222-cc', '.tmp-333-dd']);
+  t.deepEqual(readdirSync(cache).sort(), [`.tmp-${process.pid}-bb`, 'libtorch-2.11.0-cpu']);
 });
 
 function found(libDir: string, cudaLibs: boolean): LibtorchFound {

@@ -65,7 +65,19 @@ export {
   type Preset,
   type RunConfig,
 } from './config/index.js';
-export { datasets, DatasetError, type DatasetInfo } from './data/index.js';
+export {
+  datasets,
+  DatasetError,
+  datasetStatus,
+  DownloadError,
+  fetchDataset,
+  resolveDataDir,
+  type DatasetInfo,
+  type DatasetState,
+  type DatasetStatus,
+  type FetchOptions,
+  type FetchResult,
+} from './data/index.js';
 export type { EvaluateOptions, RunResult } from './experiment/index.js';
 export { NativeError } from './native.js';
 export type * from './native-types.js';

@@ -1,11 +1,12 @@
 /** The `st-native` command line: argument parsing and dispatch only. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { presets } from '../config/presets.js';
-import { parseSetArgument } from '../config/resolve.js';
+import { findPreset, presets } from '../config/presets.js';
+import { parseSetArgument, resolveConfig } from '../config/resolve.js';
 import { evaluateRun } from '../experiment/evaluate.js';
 import { loadNative } from '../native.js';
 import { pct } from '../tui/format.js';
 import { EXIT, report, UsageError } from './errors.js';
+import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
 import { setupCommand } from './setup.js';
 import { trainCommand } from './train.js';
@@ -64,21 +65,41 @@ async function evalCommand(argv: string[], io: Io): Promise<number> {
 function modelsCommand(argv: string[], io: Io): number {
   const { values } = parse(argv, { json: { type: 'boolean' } });
   if (values.help) return io.out(usage.models), EXIT.ok;
-  const models = loadNative().listModels(10);
+  // Parameter counts for CIFAR-10/SVHN-sized and CIFAR-100-sized heads.
+  const native = loadNative();
+  const [ten, hundred] = [native.listModels(10), native.listModels(100)];
+  const models = ten.map((m) => ({
+    name: m.name,
+    description: m.description,
+    inputShape: m.inputShape,
+    parameters: { '10': m.parameters, '100': hundred.find((h) => h.name === m.name)!.parameters },
+  }));
   if (values.json) return io.out(JSON.stringify(models)), EXIT.ok;
-  io.out(`${'name'.padEnd(10)} ${'input'.padEnd(9)} ${'parameters'.padStart(11)}  description`);
+  const width = Math.max(4, ...models.map((m) => m.name.length));
+  const count = (n: number) => n.toLocaleString('en-US').padStart(11);
+  io.out(`${'name'.padEnd(width)} ${'input'.padEnd(9)} ${'10 classes'.padStart(11)} ${'100 classes'.padStart(11)}  description`);
   for (const m of models) {
-    io.out(`${m.name.padEnd(10)} ${m.inputShape.join('x').padEnd(9)} ${m.parameters.toLocaleString('en-US').padStart(11)}  ${m.description}`);
+    io.out(`${m.name.padEnd(width)} ${m.inputShape.join('x').padEnd(9)} ${count(m.parameters['10'])} ${count(m.parameters['100'])}  ${m.description}`);
   }
-  io.out('(parameter counts for 10 classes)');
+  io.out('(trainable parameters for 10 and 100 classes)');
   return EXIT.ok;
 }
 
 function presetsCommand(argv: string[], io: Io): number {
-  const { values } = parse(argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
   if (values.help) return io.out(usage.presets), EXIT.ok;
+  if (positionals.length > 0) {
+    // `presets show NAME`: the fully resolved config the preset trains with.
+    if (positionals[0] !== 'show' || positionals.length !== 2) throw new UsageError('expected `presets` or `presets show NAME`');
+    const config = resolveConfig({ preset: positionals[1] });
+    if (values.json) return io.out(JSON.stringify(config)), EXIT.ok;
+    io.out(`${positionals[1]}: ${findPreset(positionals[1]!)!.description}`);
+    io.out(JSON.stringify(config, null, 2));
+    return EXIT.ok;
+  }
   if (values.json) return io.out(JSON.stringify(presets)), EXIT.ok;
-  for (const p of presets) io.out(`${p.name.padEnd(20)} ${p.description}`);
+  const width = Math.max(...presets.map((p) => p.name.length)) + 2;
+  for (const p of presets) io.out(`${p.name.padEnd(width)} ${p.description}`);
   return EXIT.ok;
 }
 
@@ -100,6 +121,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
           epochs: { type: 'string' },
           device: { type: 'string' },
           'runs-dir': { type: 'string' },
+          resume: { type: 'string' },
+          'data-dir': { type: 'string' },
           name: { type: 'string' },
           json: { type: 'boolean' },
         });
@@ -108,10 +131,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
           {
             preset: values.preset as string | undefined,
             config: values.config as string | undefined,
-            set: (values.set as string[] | undefined) ?? [],
+            // --data-dir is shorthand for --set dataset.dataDir=DIR (as JSON, so any path stays a string).
+            set: [
+              ...((values.set as string[] | undefined) ?? []),
+              ...(values['data-dir'] !== undefined ? [`dataset.dataDir=${JSON.stringify(values['data-dir'])}`] : []),
+            ],
             epochs: values.epochs as string | undefined,
             device: values.device as string | undefined,
             runsDir: values['runs-dir'] as string | undefined,
+            resume: values.resume as string | undefined,
             name: values.name as string | undefined,
             json: Boolean(values.json),
           },
@@ -128,8 +156,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await setupCommand(rest, io);
       case 'doctor':
         return await doctorCommand(rest, io);
+      case 'data':
+        return await dataCommand(rest, io);
       default:
-        throw new UsageError(`unknown command "${command}"; expected train, eval, models, presets, setup or doctor`);
+        throw new UsageError(`unknown command "${command}"; expected train, eval, models, presets, setup, doctor or data`);
     }
   } catch (e) {
     return report(e, io.err);

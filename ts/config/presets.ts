@@ -28,13 +28,14 @@ export interface Preset {
  */
 export const baseConfig: RunConfig = {
   model: 'small_cnn',
-  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null, validationSize: null },
+  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null, validationSize: null, dataDir: null },
   method: { name: 'st', reg: 'symmkl', beta: 3, epsilon: 0.2, stepSize: 0.04, steps: 5, branches: 'batched' },
   epochs: 3,
   batchSize: 64,
   optimizer: { lr: 0.03, momentum: 0.9, weightDecay: 0, nesterov: false, milestones: [], gamma: 0.1 },
   augment: { randomCropPadding: 0, horizontalFlip: false },
   eval: { epsilon: 0.2, stepSize: 0.02, steps: 20, randomStart: true, batchSize: 500, maxSamples: null },
+  evalSchedule: { every: 1, lastEpochs: 0 },
   seed: 0,
   device: 'auto',
   threads: null,
@@ -44,6 +45,57 @@ export const baseConfig: RunConfig = {
 };
 
 export const DEFAULT_PRESET = 'mnist-st-quick';
+
+/**
+ * The paper's training settings (method page §5), one row per dataset. The
+ * evaluation is the paper's model-selection attack: PGD-20, eps 8/255, step
+ * 2/255, random start, on the whole test split after every epoch.
+ */
+export const paperSettings = {
+  cifar10: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 6, augment: { randomCropPadding: 4, horizontalFlip: true } },
+  cifar100: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 4, augment: { randomCropPadding: 4, horizontalFlip: true } },
+  svhn: { stStep: 1 / 255, epochs: 80, lr: 0.01, milestones: [50, 65], stBeta: 8, augment: { randomCropPadding: 0, horizontalFlip: false } },
+} as const;
+
+type PaperDataset = keyof typeof paperSettings;
+const EPS = 8 / 255;
+
+function paperPreset(dataset: PaperDataset, model: RunConfig['model'], method: 'st' | 'pgd_at'): Preset {
+  const s = paperSettings[dataset];
+  const modelLabel = { resnet18: 'ResNet-18', wrn34_10: 'WRN-34-10', wrn34_5: 'WRN-34-5' }[model as 'resnet18' | 'wrn34_10' | 'wrn34_5'];
+  const datasetLabel = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100', svhn: 'SVHN' }[dataset];
+  const methodConfig: RunConfig['method'] =
+    method === 'st'
+      ? { name: 'st', reg: 'symmkl', beta: s.stBeta, epsilon: EPS, stepSize: s.stStep, steps: 10, branches: 'batched' }
+      : { name: 'pgd_at', epsilon: EPS, stepSize: s.stStep, steps: 10 };
+  const what = method === 'st' ? `ST (symmkl, beta ${s.stBeta})` : 'PGD-AT';
+  return {
+    name: `${dataset}-${model}-${method === 'st' ? 'st' : 'pgd-at'}`,
+    description: `the paper's ${datasetLabel} setting: ${modelLabel}, ${what}, eps 8/255, step ${s.stStep === 1 / 255 ? '1' : '2'}/255, K 10, ${s.epochs} epochs, lr ${s.lr} x0.1 at ${s.milestones.join('/')}, batch 128`,
+    overrides: {
+      model,
+      dataset: { name: dataset },
+      method: methodConfig,
+      epochs: s.epochs,
+      batchSize: 128,
+      optimizer: { lr: s.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...s.milestones], gamma: 0.1 },
+      augment: { ...s.augment },
+      eval: { epsilon: EPS, stepSize: 2 / 255, steps: 20, randomStart: true, batchSize: 500, maxSamples: null },
+    },
+  };
+}
+
+/** Every training setting of the paper: ST and PGD-AT on each dataset with ResNet-18; WRN-34-10 and WRN-34-5 on CIFAR-10. */
+function paperPresets(): Preset[] {
+  const out: Preset[] = [];
+  for (const dataset of ['cifar10', 'cifar100', 'svhn'] as const) {
+    for (const method of ['st', 'pgd_at'] as const) out.push(paperPreset(dataset, 'resnet18', method));
+  }
+  for (const model of ['wrn34_10', 'wrn34_5'] as const) {
+    for (const method of ['st', 'pgd_at'] as const) out.push(paperPreset('cifar10', model, method));
+  }
+  return out;
+}
 
 export const presets: readonly Preset[] = [
   {
@@ -61,20 +113,7 @@ export const presets: readonly Preset[] = [
     description: 'PGD-AT (eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
     overrides: { method: { name: 'pgd_at', epsilon: 0.2, stepSize: 0.04, steps: 5 } },
   },
-  {
-    name: 'cifar10-st-paper',
-    description: 'the paper\'s CIFAR-10 setting: ResNet-18, ST symmkl beta 6, eps 8/255, K 10, 120 epochs (needs CIFAR-10: roadmap)',
-    overrides: {
-      model: 'resnet18',
-      dataset: { name: 'cifar10' },
-      method: { name: 'st', reg: 'symmkl', beta: 6, epsilon: 8 / 255, stepSize: 2 / 255, steps: 10, branches: 'batched' },
-      epochs: 120,
-      batchSize: 128,
-      optimizer: { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [80, 100], gamma: 0.1 },
-      augment: { randomCropPadding: 4, horizontalFlip: true },
-      eval: { epsilon: 8 / 255, stepSize: 2 / 255, steps: 20, randomStart: true, batchSize: 500, maxSamples: null },
-    },
-  },
+  ...paperPresets(),
 ];
 
 export function findPreset(name: string): Preset | undefined {

@@ -196,7 +196,8 @@ export function parseSetArgument(arg: string): Record<string, Json> {
   return toPlainData(nested) as Record<string, Json>;
 }
 
-export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: string): NativeTrainConfig {
+/** `resume`: a run's resume file to continue from (`--resume`), else null. */
+export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: string, resume: string | null = null): NativeTrainConfig {
   return {
     model: cfg.model,
     numClasses,
@@ -211,5 +212,7 @@ export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: strin
     threads: cfg.threads,
     outDir: path.resolve(outDir),
     initCheckpoint: cfg.initCheckpoint === null ? null : path.resolve(cfg.initCheckpoint),
+    evalSchedule: cfg.evalSchedule,
+    resume: resume === null ? null : path.resolve(resume),
   };
 }

@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import type { EvalSchedule } from '../generated/index.js';
 import type {
   DeviceChoice,
   ModelName,
@@ -110,12 +111,29 @@ export const datasetSchema = z
      * null: select on the test split, as the reference code does.
      */
     validationSize: imageCount.nullable(),
+    /**
+     * The data folder for downloaded datasets (CIFAR-10/100, SVHN). null:
+     * $ST_NATIVE_DATA_DIR, else $XDG_DATA_HOME/st-native (~/.local/share/st-native).
+     */
+    dataDir: z.string().min(1).max(4096).nullable(),
+  })
+  .strict();
+
+/**
+ * When the per-epoch held-out evaluation runs: every `every` epochs, each of
+ * the last `lastEpochs`, and always the final one. Model selection only sees
+ * evaluated epochs.
+ */
+export const evalScheduleSchema = z
+  .object({
+    every: positiveInt.max(100_000),
+    lastEpochs: z.number().int().min(0).max(100_000),
   })
   .strict();
 
 export const runConfigSchema = z
   .object({
-    model: z.enum(['small_cnn', 'resnet18']),
+    model: z.enum(['small_cnn', 'resnet18', 'preact_resnet18', 'wrn34_10', 'wrn34_5', 'wrn28_10']),
     dataset: datasetSchema,
     method: methodSchema,
     epochs: positiveInt.max(100_000),
@@ -123,6 +141,7 @@ export const runConfigSchema = z
     optimizer: optimizerSchema,
     augment: augmentSchema,
     eval: evalSchema,
+    evalSchedule: evalScheduleSchema,
     /** A safe integer, so JSON and the native i64 carry it exactly. */
     seed: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
     device: z.enum(['auto', 'cpu', 'cuda']),
@@ -155,7 +174,8 @@ const sameMethod: Same<MethodConfig, NativeMethodConfig> = true;
 const sameOptimizer: Same<z.infer<typeof optimizerSchema>, NativeOptimizerConfig> = true;
 const sameAugment: Same<z.infer<typeof augmentSchema>, NativeAugmentConfig> = true;
 const sameEval: Same<z.infer<typeof evalSchema>, NativeEvalConfig> = true;
+const sameSchedule: Same<z.infer<typeof evalScheduleSchema>, EvalSchedule> = true;
 /** The model names of the native registry (ModelName is generated from it). */
 const sameModel: Same<RunConfig['model'], ModelName> = true;
 const sameDevice: Same<RunConfig['device'], DeviceChoice> = true;
-void [sameMethod, sameOptimizer, sameAugment, sameEval, sameModel, sameDevice];
+void [sameSchedule, sameMethod, sameOptimizer, sameAugment, sameEval, sameModel, sameDevice];

@@ -14,7 +14,8 @@ import { DatasetError } from './errors.js';
 const PIXELS = 28 * 28;
 const CLASSES = 10;
 
-function digitsFolder(): string {
+/** The mnist package's folder of digits (src/digits/<class>.json). */
+export function digitsFolder(): string {
   const pkg = createRequire(import.meta.url).resolve('mnist/package.json');
   return path.join(path.dirname(pkg), 'src', 'digits');
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ConfigError, fromZodError } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
-import { datasetInfo, loadDataset } from '../data/index.js';
+import { datasetInfo, prepareDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { EvalResult, NativeEvalConfig, TrainSummary } from '../native-types.js';
 
@@ -20,6 +20,21 @@ export interface EvaluateOptions {
   device?: 'auto' | 'cpu' | 'cuda';
 }
 
+/**
+ * Run folders written before a field existed still read: the fields added
+ * since get the value that reproduces what those runs did.
+ */
+function withDefaultsOfLaterVersions(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object') return raw;
+  const r = raw as Record<string, unknown>;
+  const dataset = r.dataset !== null && typeof r.dataset === 'object' ? (r.dataset as Record<string, unknown>) : null;
+  return {
+    ...r,
+    evalSchedule: r.evalSchedule ?? { every: 1, lastEpochs: 0 },
+    ...(dataset ? { dataset: { ...dataset, dataDir: dataset.dataDir ?? null } } : {}),
+  };
+}
+
 export function readRunConfig(runDir: string): RunConfig {
   const file = path.join(runDir, 'config.json');
   if (!existsSync(file)) throw new ConfigError([{ path: file, message: 'not found: is this a run folder?' }]);
@@ -28,6 +43,7 @@ export function readRunConfig(runDir: string): RunConfig {
   // Training threads do not matter here, and the run may come from a
   // machine with more cores than this one (which the schema would refuse).
   if (raw !== null && typeof raw === 'object' && 'threads' in raw) raw = { ...raw, threads: null };
+  raw = withDefaultsOfLaterVersions(raw);
   const parsed = runConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const err = fromZodError(parsed.error, raw);
@@ -62,7 +78,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult>
   }
   const checkpoint = path.join(options.runDir, 'checkpoints', `${which}.safetensors`);
   const info = datasetInfo(config.dataset.name);
-  const data = loadDataset(config.dataset.name, config.dataset);
+  const data = await prepareDataset(config.dataset.name, config.dataset);
   return loadNative().evaluate(
     checkpoint,
     config.model,

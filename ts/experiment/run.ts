@@ -7,14 +7,17 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { toNativeConfig } from '../config/resolve.js';
-import { datasetInfo, loadDataset } from '../data/index.js';
+import { datasetInfo, prepareDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
-import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary } from './run-dir.js';
+import type { ResumePlan } from './resume.js';
+import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary, type RunDir } from './run-dir.js';
 
 export interface RunOptions {
   onEvent?: (event: TrainEvent) => unknown;
   signal?: AbortSignal;
+  /** Continue this run (see resume.ts) instead of starting a new one. */
+  resume?: ResumePlan;
 }
 
 export interface RunResult {
@@ -31,24 +34,34 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
   // Aborted before it started: nothing is trained and nothing is written.
   if (options.signal?.aborted) throw abortReason(options.signal);
   const info = datasetInfo(config.dataset.name);
-  const data = loadDataset(config.dataset.name, config.dataset);
+  // Fetches a missing dataset first when online (progress on stderr).
+  const data = await prepareDataset(config.dataset.name, config.dataset, { signal: options.signal });
   const native = loadNative();
   // Everything checkable is checked before the run folder exists, so a run
   // that cannot start (a bad initCheckpoint, no GPU, too large a batch)
   // leaves nothing behind.
+  const resumeFile = options.resume?.resumeFile ?? null;
   native.preflight(
-    toNativeConfig(config, info.numClasses, path.join(config.runsDir, '.preflight')),
+    toNativeConfig(config, info.numClasses, path.join(config.runsDir, '.preflight'), resumeFile),
     [data.channels, data.height, data.width],
     { train: data.train.labels.length, test: data.test.labels.length, validation: data.validation?.labels.length ?? null },
   );
-  sweepRunsFolder(config.runsDir);
-  const run = createRunDir(config.runsDir, config.runName, config.method.name);
-  const nativeConfig = toNativeConfig(config, info.numClasses, run.checkpoints);
+  let run: RunDir;
+  if (options.resume) {
+    // The run's own folder: its checkpoints are overwritten epoch by epoch
+    // as the uninterrupted run would have, its event log grows.
+    run = { path: options.resume.runDir, checkpoints: path.join(options.resume.runDir, 'checkpoints') };
+    sweepRunsFolder(path.dirname(run.path));
+  } else {
+    sweepRunsFolder(config.runsDir);
+    run = createRunDir(config.runsDir, config.runName, config.method.name);
+  }
+  const nativeConfig = toNativeConfig(config, info.numClasses, run.checkpoints, resumeFile);
   try {
     writeConfig(run, config, nativeConfig);
   } catch (e) {
     // A folder without its config is no run (full disk, permissions).
-    rmSync(run.path, { recursive: true, force: true });
+    if (!options.resume) rmSync(run.path, { recursive: true, force: true });
     throw e;
   }
   const log = new MetricsLog(run);

@@ -3,4 +3,4 @@
 /**
  * Names registered in native/core `models/registry.rs`.
  */
-export type ModelName = "small_cnn" | "resnet18";
+export type ModelName = "small_cnn" | "resnet18" | "preact_resnet18" | "wrn34_10" | "wrn34_5" | "wrn28_10";

@@ -2,6 +2,7 @@
 import type { AugmentConfig } from "./AugmentConfig.js";
 import type { DeviceChoice } from "./DeviceChoice.js";
 import type { EvalConfig } from "./EvalConfig.js";
+import type { EvalSchedule } from "./EvalSchedule.js";
 import type { MethodConfig } from "./MethodConfig.js";
 import type { ModelName } from "./ModelName.js";
 import type { OptimizerConfig } from "./OptimizerConfig.js";
@@ -36,4 +37,12 @@ export type TrainConfig = {
    * Checkpoint to resume weights from (safetensors), or null.
    */
   initCheckpoint: string | null,
+  /**
+   * When the per-epoch evaluation runs.
+   */
+  evalSchedule: EvalSchedule,
+  /**
+   * Continue a run from this resume file (its `checkpoints/resume.safetensors`).
+   */
+  resume: string | null,
 };

@@ -7,6 +7,7 @@ export type { CheckpointKind } from "./CheckpointKind.js";
 export type { DeviceChoice } from "./DeviceChoice.js";
 export type { EvalConfig } from "./EvalConfig.js";
 export type { EvalResult } from "./EvalResult.js";
+export type { EvalSchedule } from "./EvalSchedule.js";
 export type { EvalSplit } from "./EvalSplit.js";
 export type { Event } from "./Event.js";
 export type { LossParts } from "./LossParts.js";

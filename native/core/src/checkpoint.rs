@@ -307,11 +307,30 @@ pub fn save(vs: &VarStore, path: &Path, meta: &SaveMeta) -> Result<()> {
             tensor: name,
         });
     }
+    let metadata = [
+        (KEY_MODEL, meta.model.to_string()),
+        (KEY_CLASSES, meta.num_classes.to_string()),
+        (KEY_EPOCH, meta.epoch.to_string()),
+        (KEY_SEED, meta.seed.to_string()),
+        (KEY_KIND, meta.kind.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    save_named(vs.variables().into_iter().collect(), path, metadata)
+}
+
+/// Writes named tensors with `metadata` (plus our checksum) atomically.
+pub fn save_named(
+    named: Vec<(String, Tensor)>,
+    path: &Path,
+    mut metadata: HashMap<String, String>,
+) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     }
     let mut host: Vec<(String, HostTensor)> = Vec::new();
-    for (name, t) in vs.variables() {
+    for (name, t) in named {
         let t = t.detach().to_device(Device::Cpu).contiguous();
         let dtype = dtype_of(t.kind())
             .ok_or_else(|| err(path, format!("{name}: cannot store dtype {:?}", t.kind())))?;
@@ -331,20 +350,45 @@ pub fn save(vs: &VarStore, path: &Path, meta: &SaveMeta) -> Result<()> {
     }
     host.sort_by(|a, b| a.0.cmp(&b.0));
     let crc = checksum(host.iter().map(|(n, t)| (n.as_str(), t.bytes.as_slice())));
-    let metadata: HashMap<String, String> = [
-        (KEY_CRC, crc),
-        (KEY_MODEL, meta.model.to_string()),
-        (KEY_CLASSES, meta.num_classes.to_string()),
-        (KEY_EPOCH, meta.epoch.to_string()),
-        (KEY_SEED, meta.seed.to_string()),
-        (KEY_KIND, meta.kind.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    metadata.insert(KEY_CRC.to_string(), crc);
     let bytes = safetensors::tensor::serialize(host.iter().map(|(n, t)| (n, t)), &Some(metadata))
         .map_err(|e| err(path, format!("cannot serialise: {e:?}")))?;
     write_atomic(path, &bytes)
+}
+
+/// Tensors by name, with a file's metadata.
+pub type NamedTensors = (Vec<(String, Tensor)>, HashMap<String, String>);
+
+/// Reads every tensor of a checkpoint (checksum verified; a file without
+/// our checksum is refused here: this is for files we wrote) with its
+/// metadata. Tensors come back on the CPU in their stored dtype.
+pub fn read_named(path: &Path) -> Result<NamedTensors> {
+    let parsed = parse(path)?;
+    if !parsed.info.verified {
+        return Err(err(
+            path,
+            "has no st-native checksum: not a file st-native wrote",
+        ));
+    }
+    let st = SafeTensors::deserialize(&parsed.bytes)
+        .map_err(|e| err(path, describe_safetensors_error(&e)))?;
+    let (_, header) = SafeTensors::read_metadata(&parsed.bytes)
+        .map_err(|e| err(path, describe_safetensors_error(&e)))?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            err(
+                path,
+                format!("{name}: unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| err(path, format!("{name}: {e}")))?;
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((out, header.metadata().clone().unwrap_or_default()))
 }
 
 // ---------------------------------------------------------------- load
@@ -454,7 +498,9 @@ pub fn inspect(path: &Path) -> Result<CheckpointInfo> {
 
 /// Loads `path` into `vs`, which must hold exactly the same tensor names and
 /// shapes (a checkpoint of another architecture is refused, naming the
-/// differences), with finite values of a floating dtype.
+/// differences), with finite values of a floating dtype. Tensors under the
+/// registered model's ignored prefixes (unused parts of the reference code's
+/// model) may be present too, and are not loaded.
 pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<CheckpointInfo> {
     let parsed = parse(path)?;
     let st = SafeTensors::deserialize(&parsed.bytes)
@@ -472,18 +518,30 @@ pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<CheckpointInf
                         "tensor {name} has shape {shape:?}, model expects {:?}",
                         t.size()
                     ));
-                } else if !kind_of(s.dtype()).is_some_and(is_float) {
+                } else if !kind_of(s.dtype()).is_some_and(|k| {
+                    // Integer buffers (BatchNorm's num_batches_tracked, int64
+                    // in PyTorch too) take an integer dtype.
+                    is_float(k) == is_float(t.kind()) && k != Kind::Bool
+                }) {
                     problems.push(format!(
-                        "tensor {name} has dtype {:?}, expected a floating-point dtype",
-                        s.dtype()
+                        "tensor {name} has dtype {:?}, expected {}",
+                        s.dtype(),
+                        if is_float(t.kind()) {
+                            "a floating-point dtype"
+                        } else {
+                            "an integer dtype"
+                        }
                     ));
                 }
             }
         }
     }
+    // Tensors the model's reference code carries but never uses (the WRN
+    // code's `sub_block1.*`) are skipped; any other extra tensor is refused.
+    let ignored = crate::models::ignored_prefixes(model);
     let mut extra: Vec<_> = stored
         .keys()
-        .filter(|k| !wanted.contains_key(*k))
+        .filter(|k| !wanted.contains_key(*k) && !ignored.iter().any(|p| k.starts_with(p)))
         .cloned()
         .collect();
     extra.sort();

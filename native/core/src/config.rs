@@ -135,6 +135,35 @@ pub struct EvalConfig {
     pub max_samples: Option<i64>,
 }
 
+/// When the held-out evaluation runs: after every `every`-th epoch, after
+/// each of the last `last_epochs` epochs, and always after the final one.
+/// Model selection (the best checkpoint) only sees evaluated epochs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvalSchedule {
+    pub every: usize,
+    pub last_epochs: usize,
+}
+
+impl Default for EvalSchedule {
+    fn default() -> Self {
+        EvalSchedule {
+            every: 1,
+            last_epochs: 0,
+        }
+    }
+}
+
+impl EvalSchedule {
+    /// Whether the evaluation runs after 1-based `epoch` of `epochs`.
+    pub fn runs_after(&self, epoch: usize, epochs: usize) -> bool {
+        epoch == epochs
+            || (self.every > 0 && epoch.is_multiple_of(self.every))
+            || epoch + self.last_epochs > epochs
+    }
+}
+
 /// One training run, as the core receives it (`NativeTrainConfig` in TS;
 /// `ts/config` builds it from a validated user config).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +188,12 @@ pub struct TrainConfig {
     pub out_dir: String,
     /// Checkpoint to resume weights from (safetensors), or null.
     pub init_checkpoint: Option<String>,
+    /// When the per-epoch evaluation runs.
+    #[serde(default)]
+    pub eval_schedule: EvalSchedule,
+    /// Continue a run from this resume file (its `checkpoints/resume.safetensors`).
+    #[serde(default)]
+    pub resume: Option<String>,
 }
 
 fn check(ok: bool, field: &str, message: &str) -> Result<()> {
@@ -291,6 +326,16 @@ impl TrainConfig {
             "expected an integer in [0, 64]",
         )?;
         self.eval.validate("eval")?;
+        check(
+            (1..=limits::MAX_EPOCHS).contains(&self.eval_schedule.every),
+            "evalSchedule.every",
+            "expected an integer in [1, 100000]",
+        )?;
+        check(
+            self.eval_schedule.last_epochs <= limits::MAX_EPOCHS,
+            "evalSchedule.lastEpochs",
+            "expected an integer in [0, 100000]",
+        )?;
         match &self.method {
             MethodConfig::St(st) => {
                 check_ball("method", st.epsilon, st.step_size, st.steps)?;

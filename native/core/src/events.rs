@@ -3,7 +3,7 @@
 //! `ts/native-types.ts`, whose TS types are generated from these (ts-rs, see
 //! `config::ts_contract`) into `ts/generated/`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Loss parts of a step or epoch; which exist depends on the method. A part
 /// that does not exist is left out of the JSON (an optional field in TS).
@@ -26,7 +26,7 @@ pub struct LossParts {
 }
 
 /// Clean and robust accuracy of one evaluation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EvalResult {
@@ -44,7 +44,7 @@ pub struct EvalResult {
 /// The split an evaluation ran on. Model selection uses the validation split
 /// when the run has one (the cleaner practice), else the test split (as the
 /// reference code does).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum EvalSplit {
@@ -61,7 +61,7 @@ pub enum CheckpointKind {
     Interrupted,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
@@ -70,7 +70,7 @@ pub enum RunStatus {
 }
 
 /// How a run ended, and its numbers.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TrainSummary {

@@ -21,6 +21,8 @@ pub mod memory;
 pub mod methods;
 pub mod models;
 pub mod nn;
+pub mod optim;
+pub mod resume;
 pub mod train;
 
 pub use error::{CoreError, Result};

@@ -14,10 +14,11 @@ use crate::events::{
 use crate::memory;
 use crate::methods::{build_method, PartTensors};
 use crate::models::build_model;
+use crate::optim::Sgd;
+use crate::resume;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tch::nn::OptimizerConfig;
 use tch::{Kind, Tensor};
 
 /// Raw dataset buffers, as TS hands them over (validated on upload).
@@ -102,6 +103,10 @@ pub fn preflight(
         );
         memory::check_fits(needed, cfg)?;
     }
+    if let Some(path) = &cfg.resume {
+        // Damaged or foreign resume files are refused before anything runs.
+        checkpoint::inspect(Path::new(path))?;
+    }
     if let Some(path) = &cfg.init_checkpoint {
         let info = checkpoint::inspect(Path::new(path))?;
         if let Some(m) = info.model.filter(|m| m != &cfg.model) {
@@ -153,6 +158,11 @@ impl PartSums {
             reg: m(&self.reg),
         }
     }
+}
+
+/// The seed of the training stream of the epoch after `epoch`.
+fn training_seed(seed: i64, epoch: usize) -> i64 {
+    eval_seed(seed, epoch).wrapping_add(1 << 40)
 }
 
 fn better(candidate: &EvalResult, best: &Option<EvalResult>) -> bool {
@@ -214,13 +224,22 @@ pub fn train(
     }
     let method = build_method(&cfg.method);
     let o = &cfg.optimizer;
-    let mut opt = tch::nn::Sgd {
-        momentum: o.momentum,
-        dampening: 0.0,
-        wd: o.weight_decay,
-        nesterov: o.nesterov,
+    let mut opt = Sgd::new(&model.vs, o);
+    let resumed = match &cfg.resume {
+        Some(path) => Some(resume::load(
+            Path::new(path),
+            &mut model.vs,
+            &mut opt,
+            &cfg.model,
+        )?),
+        None => None,
+    };
+    let start_epoch = resumed.as_ref().map_or(1, |p| p.epochs_completed + 1);
+    if start_epoch > 1 {
+        // The training stream of epoch `start_epoch`, as the uninterrupted
+        // run reseeded it at the end of the epoch before (see below).
+        tch::manual_seed(training_seed(cfg.seed, start_epoch - 1));
     }
-    .build(&model.vs, o.lr)?;
 
     let out_dir = PathBuf::from(&cfg.out_dir);
     let ckpt_path = |kind: &str| out_dir.join(format!("{kind}.safetensors"));
@@ -250,20 +269,28 @@ pub fn train(
             .map_or(selection_split.len(), |m| m.min(selection_split.len())),
         epochs: cfg.epochs,
         steps_per_epoch,
-        start_epoch: 1,
+        start_epoch,
     });
 
-    let mut summary = TrainSummary {
-        status: RunStatus::Completed,
-        epochs_completed: 0,
-        selected_on,
-        best: None,
-        last: None,
-        test: None,
-        last_checkpoint: None,
-        best_checkpoint: None,
-        seconds: 0.0,
+    let mut summary = match resumed {
+        Some(point) => TrainSummary {
+            status: RunStatus::Completed,
+            seconds: 0.0,
+            ..point.summary
+        },
+        None => TrainSummary {
+            status: RunStatus::Completed,
+            epochs_completed: 0,
+            selected_on,
+            best: None,
+            last: None,
+            test: None,
+            last_checkpoint: None,
+            best_checkpoint: None,
+            seconds: 0.0,
+        },
     };
+    let resume_path = out_dir.join(resume::FILE_NAME);
     // `trained`: the epochs whose training the weights have completed (the
     // checkpoint's metadata; evaluation seeds from it).
     let cancelled = |summary: &mut TrainSummary,
@@ -282,7 +309,7 @@ pub fn train(
         Ok(())
     };
 
-    'epochs: for epoch in 1..=cfg.epochs {
+    'epochs: for epoch in start_epoch..=cfg.epochs {
         let lr = o.lr_at(epoch);
         opt.set_lr(lr);
         let epoch_start = Instant::now();
@@ -344,23 +371,30 @@ pub fn train(
             images_per_sec: seen as f64 / train_seconds.max(1e-9),
         });
 
-        let Some(result) = evaluate(
-            model.net.as_ref(),
-            selection_split,
-            selected_on,
-            &cfg.eval,
-            cfg.seed,
-            epoch,
-            Some(cancel),
-        ) else {
-            // Cancelled during evaluation: the epoch's training is complete.
-            cancelled(&mut summary, sink, epoch, epoch)?;
-            break 'epochs;
+        let result = if cfg.eval_schedule.runs_after(epoch, cfg.epochs) {
+            let Some(result) = evaluate(
+                model.net.as_ref(),
+                selection_split,
+                selected_on,
+                &cfg.eval,
+                cfg.seed,
+                epoch,
+                Some(cancel),
+            ) else {
+                // Cancelled during evaluation: the epoch's training is complete.
+                cancelled(&mut summary, sink, epoch, epoch)?;
+                break 'epochs;
+            };
+            sink.emit(Event::Eval(result.clone()));
+            Some(result)
+        } else {
+            None
         };
-        // Evaluation reseeded the generator; give training its own stream back
-        // (distinct per epoch, deterministic given the run's seed).
-        tch::manual_seed(eval_seed(cfg.seed, epoch).wrapping_add(1 << 40));
-        sink.emit(Event::Eval(result.clone()));
+        // Evaluation reseeded the generator; give training its own stream
+        // back, distinct per epoch and deterministic given the run's seed,
+        // whether or not this epoch was evaluated: a resumed run reseeds the
+        // same way (see `resume`).
+        tch::manual_seed(training_seed(cfg.seed, epoch));
         let last = save(&model.vs, "last", epoch)?;
         sink.emit(Event::Checkpoint {
             epoch,
@@ -368,18 +402,29 @@ pub fn train(
             path: last.display().to_string(),
         });
         summary.last_checkpoint = Some(last.display().to_string());
-        if better(&result, &summary.best) {
-            let best = save(&model.vs, "best", epoch)?;
-            sink.emit(Event::Checkpoint {
-                epoch,
-                kind: CheckpointKind::Best,
-                path: best.display().to_string(),
-            });
-            summary.best_checkpoint = Some(best.display().to_string());
-            summary.best = Some(result.clone());
+        if let Some(result) = result {
+            if better(&result, &summary.best) {
+                let best = save(&model.vs, "best", epoch)?;
+                sink.emit(Event::Checkpoint {
+                    epoch,
+                    kind: CheckpointKind::Best,
+                    path: best.display().to_string(),
+                });
+                summary.best_checkpoint = Some(best.display().to_string());
+                summary.best = Some(result.clone());
+            }
+            summary.last = Some(result);
         }
-        summary.last = Some(result);
         summary.epochs_completed = epoch;
+        // The commit point of the epoch: written last, so a kill before it
+        // re-runs this (deterministic) epoch on resume.
+        let point = resume::ResumePoint {
+            model: cfg.model.clone(),
+            seed: cfg.seed,
+            epochs_completed: epoch,
+            summary: summary.clone(),
+        };
+        resume::save(&resume_path, &model.vs, &opt, &point)?;
     }
     summary.test = match (selected_on, &summary.best_checkpoint) {
         (EvalSplit::Test, _) => summary.best.clone(),

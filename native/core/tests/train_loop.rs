@@ -326,3 +326,74 @@ fn values_that_do_not_fit_the_data_are_refused_before_any_work() {
     // Nothing was created for any of them.
     assert!(!dir.exists());
 }
+
+fn tensors_of(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let (named, _) = checkpoint::read_named(path).unwrap();
+    named
+        .into_iter()
+        .map(|(n, t)| {
+            let numel = t.numel();
+            let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+            t.copy_data_u8(&mut bytes, numel);
+            (n, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_stopped_after_an_epoch_and_resumed_ends_with_the_same_weights_bit_for_bit() {
+    let _rng = seeded(0);
+    let d = data(48);
+    let dir_a = tmp_dir("resume-a");
+    let mut cfg_a = config(dir_a.to_str().unwrap(), ST, 3);
+    cfg_a.eval_schedule.every = 2; // epochs 2 and 3 (the final one) evaluated
+    let full = train(
+        &cfg_a,
+        &view(&d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    let dir_b = tmp_dir("resume-b");
+    let mut cfg_b = config(dir_b.to_str().unwrap(), ST, 3);
+    cfg_b.eval_schedule.every = 2;
+    // Stop as soon as epoch 1 is committed (its resume file written).
+    let cancel = AtomicBool::new(false);
+    let mut sink = |e: Event| {
+        if let Event::Checkpoint { epoch: 1, .. } = e {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let stopped = train(&cfg_b, &view(&d), &mut sink, &cancel).unwrap();
+    assert_eq!(stopped.status, RunStatus::Cancelled);
+    assert_eq!(stopped.epochs_completed, 1);
+    cfg_b.resume = Some(dir_b.join("resume.safetensors").display().to_string());
+    let mut events = VecSink::default();
+    let resumed = train(&cfg_b, &view(&d), &mut events, &AtomicBool::new(false)).unwrap();
+    assert!(matches!(events.0[0], Event::Start { start_epoch: 2, .. }));
+    assert_eq!(resumed.epochs_completed, 3);
+    let key = |r: &Option<st_core::events::EvalResult>| {
+        r.as_ref().map(|r| (r.epoch, r.clean_acc, r.robust_acc))
+    };
+    assert_eq!(
+        key(&resumed.best),
+        key(&full.best),
+        "same evaluations, same selection"
+    );
+    assert_eq!(key(&resumed.last), key(&full.last));
+    for kind in ["last", "best", "resume"] {
+        let a = tensors_of(&dir_a.join(format!("{kind}.safetensors")));
+        let b = tensors_of(&dir_b.join(format!("{kind}.safetensors")));
+        assert_eq!(a.len(), b.len(), "{kind}");
+        for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            assert!(ta == tb, "{kind}: {na} differs after resume");
+        }
+    }
+    // A resume file of another model is refused.
+    let mut other = cfg_b.clone();
+    other.model = "resnet18".into();
+    let e = train_err(&other, &d).to_string();
+    assert!(!e.is_empty());
+}

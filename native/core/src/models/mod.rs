@@ -1,11 +1,13 @@
 //! Image classifiers with PyTorch reference tensor names, and the registry
 //! that builds them by name.
 
+pub mod preact_resnet;
 pub mod registry;
 pub mod resnet;
 pub mod small_cnn;
+pub mod wide_resnet;
 
-pub use registry::{build_model, list_models, Model, ModelInfo};
+pub use registry::{build_model, ignored_prefixes, list_models, Model, ModelInfo};
 
 use tch::Tensor;
 

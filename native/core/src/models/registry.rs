@@ -1,7 +1,10 @@
 //! Models by name: the one place that knows which architectures exist.
 //! Adding a model touches this file and its own file, nothing else.
 
-use super::{resnet::ResNet, small_cnn::SmallCnn, Classifier};
+use super::{
+    preact_resnet::PreActResNet, resnet::ResNet, small_cnn::SmallCnn, wide_resnet::WideResNet,
+    Classifier,
+};
 use crate::error::{CoreError, Result};
 use serde::Serialize;
 use tch::{nn::VarStore, Device};
@@ -13,6 +16,9 @@ struct Entry {
     build: fn(&tch::nn::Path, [i64; 3], i64) -> Box<dyn Classifier>,
     /// Floats one sample keeps alive for the backward pass (see `memory`).
     activations: fn([i64; 3]) -> i64,
+    /// Name prefixes of tensors that reference state dicts of this model
+    /// carry but the model does not use: `checkpoint::load` skips them.
+    ignored_prefixes: &'static [&'static str],
 }
 
 /// SmallCNN: two pairs of valid 3×3 convolutions, each pair followed by a
@@ -42,6 +48,47 @@ fn resnet18_activations([_, h, w]: [i64; 3]) -> i64 {
     total
 }
 
+/// PreAct ResNet-18: the stem keeps its conv output; each block keeps its
+/// input's BatchNorm and ReLU outputs (2 at the input's width and size), and
+/// at its output's: conv1, BatchNorm, ReLU (3), conv2 and the sum (2), plus
+/// the 1×1 shortcut's output where the shape changes; then the final
+/// BatchNorm and ReLU (2).
+fn preact_resnet18_activations([_, h, w]: [i64; 3]) -> i64 {
+    let mut total = 64 * h * w;
+    let (mut cin, mut sin) = (64, h * w);
+    for stage in 0..4 {
+        let c = 64 << stage;
+        let s = (h >> stage) * (w >> stage);
+        for _ in 0..2 {
+            total += 2 * cin * sin + 5 * c * s + if cin != c { c * s } else { 0 };
+            (cin, sin) = (c, s);
+        }
+    }
+    total + 2 * cin * sin
+}
+
+/// WRN-depth-k (TRADES layout): the stem keeps its conv output; each block
+/// keeps its input's BatchNorm and ReLU outputs (2 at the input's width and
+/// size), and at its output's: conv1, BatchNorm, ReLU (3), conv2 and the sum
+/// (2), plus the 1×1 shortcut's output where the width changes; then the
+/// final BatchNorm and ReLU (2). Dropout is off (rate 0), so it keeps nothing.
+fn wide_resnet_activations(depth: i64, k: i64, [_, h, w]: [i64; 3]) -> i64 {
+    let n = (depth - 4) / 6;
+    let mut total = 16 * h * w;
+    let (mut cin, mut sin) = (16, h * w);
+    for (stage, c) in [16 * k, 32 * k, 64 * k].into_iter().enumerate() {
+        let s = (h >> stage) * (w >> stage);
+        for _ in 0..n {
+            total += 2 * cin * sin + 5 * c * s + if cin != c { c * s } else { 0 };
+            (cin, sin) = (c, s);
+        }
+    }
+    total + 2 * cin * sin
+}
+
+/// The reference WRN code builds a `sub_block1` its forward never uses.
+const WRN_IGNORED: &[&str] = &["sub_block1."];
+
 const MODELS: &[Entry] = &[
     Entry {
         name: "small_cnn",
@@ -49,6 +96,7 @@ const MODELS: &[Entry] = &[
         input_shape: [1, 28, 28],
         build: |p, shape, classes| Box::new(SmallCnn::new(p, shape[0], classes, 0.5)),
         activations: small_cnn_activations,
+        ignored_prefixes: &[],
     },
     Entry {
         name: "resnet18",
@@ -56,8 +104,49 @@ const MODELS: &[Entry] = &[
         input_shape: [3, 32, 32],
         build: |p, shape, classes| Box::new(ResNet::resnet18(p, shape[0], classes, 64)),
         activations: resnet18_activations,
+        ignored_prefixes: &[],
+    },
+    Entry {
+        name: "preact_resnet18",
+        description: "PreAct ResNet-18 of the AWP code (final BatchNorm before the classifier)",
+        input_shape: [3, 32, 32],
+        build: |p, shape, classes| {
+            Box::new(PreActResNet::preact_resnet18(p, shape[0], classes, 64))
+        },
+        activations: preact_resnet18_activations,
+        ignored_prefixes: &[],
+    },
+    Entry {
+        name: "wrn34_10",
+        description: "WideResNet-34-10 of the TRADES code, dropout 0",
+        input_shape: [3, 32, 32],
+        build: |p, shape, classes| Box::new(WideResNet::new(p, 34, 10, shape[0], classes, 0.0)),
+        activations: |shape| wide_resnet_activations(34, 10, shape),
+        ignored_prefixes: WRN_IGNORED,
+    },
+    Entry {
+        name: "wrn34_5",
+        description: "WideResNet-34-5 of the TRADES code, dropout 0",
+        input_shape: [3, 32, 32],
+        build: |p, shape, classes| Box::new(WideResNet::new(p, 34, 5, shape[0], classes, 0.0)),
+        activations: |shape| wide_resnet_activations(34, 5, shape),
+        ignored_prefixes: WRN_IGNORED,
+    },
+    Entry {
+        name: "wrn28_10",
+        description: "WideResNet-28-10 of the TRADES code, dropout 0 (RST setting)",
+        input_shape: [3, 32, 32],
+        build: |p, shape, classes| Box::new(WideResNet::new(p, 28, 10, shape[0], classes, 0.0)),
+        activations: |shape| wide_resnet_activations(28, 10, shape),
+        ignored_prefixes: WRN_IGNORED,
     },
 ];
+
+/// Name prefixes of tensors a reference state dict of `model` may carry
+/// that the model does not use (empty for an unknown name).
+pub fn ignored_prefixes(model: &str) -> &'static [&'static str] {
+    entry(model).map(|e| e.ignored_prefixes).unwrap_or(&[])
+}
 
 fn entry(name: &str) -> Result<&'static Entry> {
     MODELS.iter().find(|e| e.name == name).ok_or_else(|| {

@@ -2,8 +2,12 @@
 //! reference code: 11,173,962 parameters for 10 classes. Names follow it:
 //! `conv1.weight`, `layer1.0.bn1.running_mean`, `layer2.0.shortcut.0.weight`,
 //! `linear.weight`, ...
+//!
+//! Initialisation: the reference sets none, so every conv and the linear
+//! layer get PyTorch's defaults (`crate::nn::init`); BatchNorm weight 1, bias 0.
 
 use super::{Classifier, Mode};
+use crate::nn::init::{torch_default_conv, torch_default_linear};
 use crate::nn::BatchNorm2d;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -14,12 +18,16 @@ fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
         cin,
         cout,
         3,
-        nn::ConvConfig {
-            stride,
-            padding: 1,
-            bias: false,
-            ..Default::default()
-        },
+        torch_default_conv(
+            cin,
+            3,
+            nn::ConvConfig {
+                stride,
+                padding: 1,
+                bias: false,
+                ..Default::default()
+            },
+        ),
     )
 }
 
@@ -35,11 +43,15 @@ impl BasicBlock {
     fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Self {
         let shortcut = (stride != 1 || cin != cout).then(|| {
             let s = p / "shortcut";
-            let cfg = nn::ConvConfig {
-                stride,
-                bias: false,
-                ..Default::default()
-            };
+            let cfg = torch_default_conv(
+                cin,
+                1,
+                nn::ConvConfig {
+                    stride,
+                    bias: false,
+                    ..Default::default()
+                },
+            );
             (
                 nn::conv2d(&s / "0", cin, cout, 1, cfg),
                 BatchNorm2d::new(&(&s / "1"), cout),
@@ -101,7 +113,7 @@ impl ResNet {
             conv1: conv3x3(p / "conv1", in_channels, width, 1),
             bn1: BatchNorm2d::new(&(p / "bn1"), width),
             layers,
-            linear: nn::linear(p / "linear", cin, num_classes, Default::default()),
+            linear: nn::linear(p / "linear", cin, num_classes, torch_default_linear(cin)),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `classifier.fc3.bias`, ...
 
 use super::{Classifier, Mode};
+use crate::nn::init::torch_default_linear;
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
 
@@ -42,8 +43,13 @@ impl SmallCnn {
             bias: true,
         };
         let fc = [
-            nn::linear(&cl / "fc1", 64 * 4 * 4, 200, Default::default()),
-            nn::linear(&cl / "fc2", 200, 200, Default::default()),
+            nn::linear(
+                &cl / "fc1",
+                64 * 4 * 4,
+                200,
+                torch_default_linear(64 * 4 * 4),
+            ),
+            nn::linear(&cl / "fc2", 200, 200, torch_default_linear(200)),
             nn::linear(&cl / "fc3", 200, num_classes, zero),
         ];
         SmallCnn { conv, fc, dropout }

@@ -1,0 +1,122 @@
+//! What it takes to continue a run exactly where its last completed epoch
+//! ended: the weights and BatchNorm buffers, the optimiser's momentum
+//! buffers, the epoch counter and the summary so far (best and last
+//! evaluations). One self-contained file, `checkpoints/resume.safetensors`,
+//! written atomically after `last`/`best` at the end of every epoch: it is
+//! the commit point (a kill before it re-runs that epoch, which, being
+//! deterministic, rewrites the same `last`/`best`).
+//!
+//! Random state needs no saving: the training stream is reseeded at every
+//! epoch boundary from (seed, epoch) (see `train`), so the data order,
+//! augmentation, dropout and the inner loop's noise of epoch e+1 are the
+//! same whether or not the process stopped in between.
+
+use crate::checkpoint;
+use crate::error::{CoreError, Result};
+use crate::events::TrainSummary;
+use crate::optim::Sgd;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::nn::VarStore;
+
+pub const FILE_NAME: &str = "resume.safetensors";
+const KEY_STATE: &str = "st_native.resume";
+const MOMENTUM_PREFIX: &str = "optimizer.momentum_buffer.";
+
+/// The run's position, kept in the resume file's metadata (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumePoint {
+    pub model: String,
+    pub seed: i64,
+    pub epochs_completed: usize,
+    /// The summary as it stood after `epochs_completed` epochs.
+    pub summary: TrainSummary,
+}
+
+pub fn save(path: &Path, vs: &VarStore, opt: &Sgd, point: &ResumePoint) -> Result<()> {
+    if let Some(name) = checkpoint::first_nonfinite(vs) {
+        return Err(CoreError::NonFiniteWeights {
+            epoch: point.epochs_completed,
+            tensor: name,
+        });
+    }
+    let mut named: Vec<_> = vs.variables().into_iter().collect();
+    named.extend(
+        opt.state()
+            .into_iter()
+            .map(|(n, t)| (format!("{MOMENTUM_PREFIX}{n}"), t)),
+    );
+    let json = serde_json::to_string(point).expect("resume point serialises");
+    let metadata = HashMap::from([(KEY_STATE.to_string(), json)]);
+    checkpoint::save_named(named, path, metadata)
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> CoreError {
+    CoreError::Checkpoint {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Restores `vs` and `opt` from a resume file of a run of `model`.
+pub fn load(path: &Path, vs: &mut VarStore, opt: &mut Sgd, model: &str) -> Result<ResumePoint> {
+    let (tensors, metadata) = checkpoint::read_named(path)?;
+    let point: ResumePoint = metadata
+        .get(KEY_STATE)
+        .ok_or_else(|| bad(path, "not a resume file (no st_native.resume metadata)"))
+        .and_then(|j| {
+            serde_json::from_str(j).map_err(|e| bad(path, format!("resume metadata: {e}")))
+        })?;
+    if point.model != model {
+        return Err(bad(
+            path,
+            format!("a run of model {}, not {model}", point.model),
+        ));
+    }
+    let mut weights = HashMap::new();
+    let mut momentum = Vec::new();
+    for (name, t) in tensors {
+        match name.strip_prefix(MOMENTUM_PREFIX) {
+            Some(param) => momentum.push((param.to_string(), t)),
+            None => {
+                weights.insert(name, t);
+            }
+        }
+    }
+    let wanted = vs.variables();
+    if weights.len() != wanted.len() {
+        return Err(bad(
+            path,
+            format!(
+                "{} model tensors, the model has {}",
+                weights.len(),
+                wanted.len()
+            ),
+        ));
+    }
+    tch::no_grad(|| {
+        for (name, dst) in wanted {
+            let src = weights
+                .get(&name)
+                .ok_or_else(|| bad(path, format!("missing tensor {name}")))?;
+            if src.size() != dst.size() {
+                return Err(bad(
+                    path,
+                    format!(
+                        "tensor {name} has shape {:?}, model expects {:?}",
+                        src.size(),
+                        dst.size()
+                    ),
+                ));
+            }
+            let mut dst = dst;
+            dst.f_copy_(&src.to_kind(dst.kind()).to_device(dst.device()))
+                .map_err(|e| bad(path, format!("{name}: {e}")))?;
+        }
+        Ok(())
+    })?;
+    opt.load_state(momentum).map_err(|m| bad(path, m))?;
+    Ok(point)
+}
