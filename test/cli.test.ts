@@ -15,7 +15,7 @@ test('--help lists the commands, and every command has its own help', (t) => {
   const expected: Record<string, RegExp> = {
     train: /--set KEY\.PATH=VALUE[\s\S]*Exit codes: 0 done, 1 failed, 2 invalid config or usage/,
     eval: /Usage: st-native eval <runDir>[\s\S]*--checkpoint WHICH/,
-    models: /Usage: st-native models \[--json\][\s\S]*parameter count/,
+    models: /Usage: st-native models \[--json\][\s\S]*parameter\s+counts for 10 and 100 classes/,
     presets: /Usage: st-native presets \[--json\]/,
   };
   for (const [command, pattern] of Object.entries(expected)) {

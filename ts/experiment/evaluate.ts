@@ -35,21 +35,38 @@ function withDefaultsOfLaterVersions(raw: unknown): unknown {
   };
 }
 
-export function readRunConfig(runDir: string): RunConfig {
+/**
+ * A run folder's config.json as written (fields added since filled in with
+ * the values that reproduce the run), not yet validated.
+ */
+export function readRunConfigRaw(runDir: string): unknown {
   const file = path.join(runDir, 'config.json');
   if (!existsSync(file)) throw new ConfigError([{ path: file, message: 'not found: is this a run folder?' }]);
   const doc = readJsonFile(file, file);
-  let raw = doc !== null && typeof doc === 'object' ? (doc as { config?: unknown }).config : undefined;
-  // Training threads do not matter here, and the run may come from a
-  // machine with more cores than this one (which the schema would refuse).
-  if (raw !== null && typeof raw === 'object' && 'threads' in raw) raw = { ...raw, threads: null };
-  raw = withDefaultsOfLaterVersions(raw);
+  const raw = doc !== null && typeof doc === 'object' ? (doc as { config?: unknown }).config : undefined;
+  return withDefaultsOfLaterVersions(raw);
+}
+
+/** Validates a run's config; errors name the file and the field. */
+export function parseRunConfig(runDir: string, raw: unknown): RunConfig {
   const parsed = runConfigSchema.safeParse(raw);
   if (!parsed.success) {
+    const file = path.join(runDir, 'config.json');
     const err = fromZodError(parsed.error, raw);
     throw new ConfigError(err.issues.map((i) => ({ path: `${file}: config.${i.path}`, message: i.message })));
   }
   return parsed.data;
+}
+
+/**
+ * A run's config for evaluation: training threads do not matter there, and
+ * the run may come from a machine with more cores than this one (which the
+ * schema would refuse), so they are dropped.
+ */
+export function readRunConfig(runDir: string): RunConfig {
+  let raw = readRunConfigRaw(runDir);
+  if (raw !== null && typeof raw === 'object' && 'threads' in raw) raw = { ...raw, threads: null };
+  return parseRunConfig(runDir, raw);
 }
 
 /**

@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { mergeConfig } from '../config/resolve.js';
-import { runConfigSchema, type RunConfig } from '../config/schema.js';
-import { readRunConfig } from './evaluate.js';
+import type { RunConfig } from '../config/schema.js';
+import { parseRunConfig, readRunConfigRaw } from './evaluate.js';
 
 /** Fields a resumed run may change. */
 const CHANGEABLE = new Set(['epochs', 'device', 'threads', 'runsDir', 'runName']);
@@ -47,18 +47,21 @@ export interface ResumePlan {
  * applied on the run's config; a ConfigError names what cannot change.
  */
 export function planResume(runDir: string, overrides: readonly unknown[]): ResumePlan {
-  const runConfig = readRunConfig(runDir);
+  // The run's own config, threads included: a resumed run reproduces the
+  // uninterrupted one only with the same thread count (reduction order).
+  const raw = readRunConfigRaw(runDir);
   const resumeFile = path.resolve(runDir, RESUME_FILE);
   if (!existsSync(resumeFile)) {
     throw new ConfigError([{ path: '--resume', message: `${resumeFile} does not exist: the run has no completed epoch to continue from (start it again instead)` }]);
   }
-  let merged: unknown = runConfig;
+  let merged: unknown = raw;
   for (const o of overrides) merged = mergeConfig(merged, o);
-  const parsed = runConfigSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError([{ path: '--resume', message: `the run's config with your options is invalid: ${parsed.error.issues[0]?.message ?? ''}` }]);
-  const refused = configDifferences(runConfig, parsed.data).filter((d) => !CHANGEABLE.has(d.path.split('.')[0]!));
+  // Validated after the options applied: a run from a machine with more
+  // cores resumes here with --set threads=N.
+  const config = parseRunConfig(runDir, merged);
+  const refused = configDifferences(raw as RunConfig, config).filter((d) => !CHANGEABLE.has(d.path.split('.')[0]!));
   if (refused.length > 0) {
     throw new ConfigError(refused.map((d) => ({ path: d.path, message: `differs from the run being resumed (run: ${d.run}, now: ${d.now}); only epochs, device and threads may change` })));
   }
-  return { runDir: path.resolve(runDir), config: parsed.data, resumeFile };
+  return { runDir: path.resolve(runDir), config, resumeFile };
 }
