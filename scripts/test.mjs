@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
+import { ensureTestPackages } from './python-test-deps.mjs';
 
 const run = (cmd, args, env = {}) =>
   execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith(env) });
@@ -26,8 +27,30 @@ if (libtorch.python) {
     run('cargo', ['run', '--release', '-q', '--example', 'st_parity', '--', dir, model], libtorch.env);
     run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'st_reference.py'), 'parity', dir]);
     rmSync(dir, { recursive: true, force: true });
+    // The methods ST is compared with, against benches/reference/methods_reference.py
+    // (written from their papers and the authors' code): inner points, loss,
+    // gradients, BatchNorm statistics; for AWP the perturbed and restored weights.
+    for (const method of ['trades', 'mart', 'collaborative', 'trades_awp', 'st_awp']) {
+      const mdir = mkdtempSync(path.join(tmpdir(), `${method}-parity-${model}-`));
+      run('cargo', ['run', '--release', '-q', '--example', 'st_parity', '--', mdir, model, method], libtorch.env);
+      run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'methods_reference.py'), 'parity', mdir]);
+      rmSync(mdir, { recursive: true, force: true });
+    }
   }
 } else {
   console.error('\n*** PyTorch parity check NOT RUN: no Python with torch 2.11.0 (LIBTORCH build). Run scripts/provision-libtorch.sh to enable it. ***\n');
+}
+// Export: every checkpoint st-native writes loads into the reference PyTorch
+// definitions (benches/reference/models.py) with a plain
+// load_state_dict(safetensors.torch.load_file(path)) and gives the same
+// logits. Also installs what the attack agreement test (ava, below) needs.
+if (libtorch.python) {
+  ensureTestPackages(libtorch.python);
+  const dir = mkdtempSync(path.join(tmpdir(), 'st-export-'));
+  run('cargo', ['run', '--release', '-q', '--example', 'export_fixture', '--', dir], libtorch.env);
+  run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'export_check.py'), dir]);
+  rmSync(dir, { recursive: true, force: true });
+} else {
+  console.error('\n*** PyTorch export round trip and torchattacks agreement NOT RUN: no Python with torch 2.11.0. ***\n');
 }
 run('npx', ['ava']);

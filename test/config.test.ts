@@ -52,32 +52,86 @@ const TABLE = {
   cifar100: { alpha: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], beta: 4, crop: 4, flip: true },
   svhn: { alpha: 1 / 255, epochs: 80, lr: 0.01, milestones: [50, 65], beta: 8, crop: 0, flip: false },
 } as const;
+/** The table's last row: TRADES beta 6 and MART beta 5 on every dataset. */
+const TRADES_BETA = 6;
+const MART_BETA = 5;
 
 test('every paper preset resolves to the settings table of the paper', (t) => {
-  const expected: [string, keyof typeof TABLE, string, 'st' | 'pgd_at'][] = [
-    ['cifar10-resnet18-st', 'cifar10', 'resnet18', 'st'],
-    ['cifar10-resnet18-pgd-at', 'cifar10', 'resnet18', 'pgd_at'],
-    ['cifar100-resnet18-st', 'cifar100', 'resnet18', 'st'],
-    ['cifar100-resnet18-pgd-at', 'cifar100', 'resnet18', 'pgd_at'],
-    ['svhn-resnet18-st', 'svhn', 'resnet18', 'st'],
-    ['svhn-resnet18-pgd-at', 'svhn', 'resnet18', 'pgd_at'],
-    ['cifar10-wrn34_10-st', 'cifar10', 'wrn34_10', 'st'],
-    ['cifar10-wrn34_10-pgd-at', 'cifar10', 'wrn34_10', 'pgd_at'],
-    ['cifar10-wrn34_5-st', 'cifar10', 'wrn34_5', 'st'],
-    ['cifar10-wrn34_5-pgd-at', 'cifar10', 'wrn34_5', 'pgd_at'],
-  ];
+  type Method = 'st' | 'pgd_at' | 'trades' | 'mart' | 'collaborative';
+  const expected: [string, keyof typeof TABLE, string, Method][] = [];
+  const slug = (m: Method) => (m === 'pgd_at' ? 'pgd-at' : m);
+  for (const dataset of ['cifar10', 'cifar100', 'svhn'] as const) {
+    for (const m of ['st', 'pgd_at', 'trades', 'mart'] as const) expected.push([`${dataset}-resnet18-${slug(m)}`, dataset, 'resnet18', m]);
+  }
+  for (const model of ['wrn34_10', 'wrn34_5']) {
+    for (const m of ['st', 'pgd_at', 'trades', 'mart'] as const) expected.push([`cifar10-${model}-${slug(m)}`, 'cifar10', model, m]);
+  }
+  expected.push(['cifar10-resnet18-collaborative', 'cifar10', 'resnet18', 'collaborative']);
+  t.is(expected.length, 21);
+  t.true(expected.map(([n]) => n).includes('cifar10-resnet18-st') && expected.map(([n]) => n).includes('svhn-resnet18-pgd-at'));
   for (const [name, dataset, model, method] of expected) {
     const row = TABLE[dataset];
     const c = resolveConfig({ preset: name });
     t.like(c, { model, epochs: row.epochs, batchSize: 128, dataset: { name: dataset } }, name);
     const ball = { epsilon: 8 / 255, stepSize: row.alpha, steps: 10 };
     if (method === 'st') t.deepEqual(c.method, { name: 'st', reg: 'symmkl', beta: row.beta, branches: 'batched', ...ball }, name);
+    else if (method === 'trades') t.deepEqual(c.method, { name: 'trades', beta: TRADES_BETA, ...ball }, name);
+    else if (method === 'mart') t.deepEqual(c.method, { name: 'mart', beta: MART_BETA, ...ball }, name);
+    // Eq. 5 with ST's beta (the paper gives none of its own).
+    else if (method === 'collaborative') t.deepEqual(c.method, { name: 'collaborative', beta: row.beta, ...ball }, name);
     else t.deepEqual(c.method, { name: 'pgd_at', ...ball }, name);
     t.deepEqual(c.optimizer, { lr: row.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: row.milestones, gamma: 0.1 }, name);
     t.deepEqual(c.augment, { randomCropPadding: row.crop, horizontalFlip: row.flip }, name);
     t.like(c.eval, { epsilon: 8 / 255, stepSize: 2 / 255, steps: 20, randomStart: true, maxSamples: null }, name);
   }
   t.deepEqual(resolveConfig({ preset: 'mnist-natural-quick' }).method, { name: 'natural' });
+});
+
+// AWP's settings (github.com/csdongxian/AWP, trades_AWP/train_trades_cifar.py),
+// typed in here from that script: 200 epochs, lr 0.1 x0.1 from epoch 100 and
+// again from 150 (`epoch >= 100` with 1-based epochs: our milestones decay
+// after the named epoch, so 99 and 149), gamma 5e-3, AWP from epoch 10 on
+// (`--awp-warmup 10`: 9 epochs without). ST-AWP takes the same AWP settings.
+test('every AWP preset resolves to the TRADES-AWP code settings, around TRADES or ST', (t) => {
+  let count = 0;
+  for (const dataset of ['cifar10', 'cifar100'] as const) {
+    for (const model of ['preact_resnet18', 'wrn34_10'] as const) {
+      for (const inner of ['trades', 'st'] as const) {
+        const name = `${dataset}-${model}-${inner}-awp`;
+        const c = resolveConfig({ preset: name });
+        const ball = { epsilon: 8 / 255, stepSize: 2 / 255, steps: 10 };
+        const innerCfg =
+          inner === 'trades'
+            ? { name: 'trades', beta: TRADES_BETA, ...ball }
+            : { name: 'st', reg: 'symmkl', beta: TABLE[dataset].beta, branches: 'batched', ...ball };
+        t.like(c, { model, epochs: 200, batchSize: 128, dataset: { name: dataset } }, name);
+        t.deepEqual(c.method, { name: 'awp', inner: innerCfg, gamma: 5e-3, warmup: 9 }, name);
+        t.deepEqual(c.optimizer, { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [99, 149], gamma: 0.1 }, name);
+        t.deepEqual(c.augment, { randomCropPadding: 4, horizontalFlip: true }, name);
+        t.like(c.eval, { epsilon: 8 / 255, stepSize: 2 / 255, steps: 20, randomStart: true, maxSamples: null }, name);
+        count++;
+      }
+    }
+  }
+  t.is(count, 8);
+  t.is(presets.filter((p) => p.name.endsWith('-awp')).length, 8);
+});
+
+test('the quick MNIST presets of every method share the default job and differ only in the method', (t) => {
+  const base = resolveConfig({ preset: 'mnist-st-quick' });
+  const ball = { epsilon: 0.2, stepSize: 0.04, steps: 5 };
+  const want: Record<string, unknown> = {
+    'mnist-trades-quick': { name: 'trades', beta: 6, ...ball },
+    'mnist-mart-quick': { name: 'mart', beta: 5, ...ball },
+    'mnist-collaborative-quick': { name: 'collaborative', beta: 3, ...ball },
+    'mnist-trades-awp-quick': { name: 'awp', inner: { name: 'trades', beta: 6, ...ball }, gamma: 5e-3, warmup: 0 },
+    'mnist-st-awp-quick': { name: 'awp', inner: base.method, gamma: 5e-3, warmup: 0 },
+  };
+  for (const [name, method] of Object.entries(want)) {
+    const c = resolveConfig({ preset: name });
+    t.deepEqual(c.method, method, name);
+    t.deepEqual({ ...c, method: base.method }, base, name);
+  }
 });
 
 test('bad values name their dotted path, what was expected and what was given', (t) => {
@@ -88,7 +142,9 @@ test('bad values name their dotted path, what was expected and what was given', 
   t.deepEqual(one({ optimizer: { lr: 0 } }), ['optimizer.lr: expected a number > 0, got 0']);
   t.deepEqual(one({ optimizer: { momentum: 1 } }), ['optimizer.momentum: expected a number < 1, got 1']);
   t.deepEqual(one({ device: 'gpu' }), ['device: expected one of "auto", "cpu", "cuda", got "gpu"']);
-  t.deepEqual(one({ method: { name: 'trades' } }), ['method.name: expected one of "st", "natural", "pgd_at", got "trades"']);
+  t.deepEqual(one({ method: { name: 'fgsm_at' } }), [
+    'method.name: expected one of "st", "natural", "pgd_at", "trades", "mart", "collaborative", "awp", got "fgsm_at"',
+  ]);
   t.deepEqual(one({ optimizer: { milestones: [80, 0] } }), ['optimizer.milestones.1: expected a number >= 1, got 0']);
   t.deepEqual(one({ runsDir: '' }), ['runsDir: expected at least 1 character, got ""']);
   t.deepEqual(one({ runName: 'a b' }), ['runName: expected letters, digits, ".", "_" or "-" only, got "a b"']);

@@ -45,7 +45,7 @@ test.serial('one Ctrl-C stops within a step, saves a checkpoint that evaluates, 
   t.like(last, { type: 'done', status: 'cancelled' }, why);
   const dir = path.join(runs, 'sigint');
   t.is(summaryOf(dir).status, 'cancelled');
-  const e = cli('eval', dir, '--checkpoint', 'interrupted', '--json', '--set', 'eval.steps=1');
+  const e = cli('eval', dir, '--checkpoint', 'interrupted', '--json', '--attacks', 'run', '--set', 'eval.steps=1');
   t.is(e.status, 0, e.stderr);
   t.deepEqual(tempFilesUnder(dir), []);
 });
@@ -236,7 +236,7 @@ test.serial('without summary.json (a killed run), eval still reproduces the logg
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; epoch?: number; robustAcc?: number; cleanAcc?: number });
   const evals = events.filter((e) => e.type === 'eval');
   unlinkSync(path.join(dir, 'summary.json'));
-  const e = cli('eval', dir, '--checkpoint', 'last', '--json');
+  const e = cli('eval', dir, '--checkpoint', 'last', '--attacks', 'run', '--json');
   t.is(e.status, 0, e.stderr);
   const result = JSON.parse(e.stdout) as { epoch: number; cleanAcc: number; robustAcc: number };
   t.like(result, { epoch: 2, cleanAcc: evals.at(-1)!.cleanAcc, robustAcc: evals.at(-1)!.robustAcc });
@@ -248,7 +248,7 @@ test.serial('a damaged checkpoint is refused by eval with ERR_CHECKPOINT, never 
   const bytes = readFileSync(file);
   for (let i = 0; i < 100; i++) bytes[bytes.length - 1 - i * 97]! ^= 0xff;
   writeFileSync(file, bytes);
-  const e = cli('eval', dir, '--checkpoint', 'last', '--json');
+  const e = cli('eval', dir, '--checkpoint', 'last', '--attacks', 'run', '--json');
   t.is(e.status, 1, e.stderr);
   t.regex(e.stderr, /\[ERR_CHECKPOINT\]: .*last\.safetensors: corrupt: the tensor data's checksum/);
 });

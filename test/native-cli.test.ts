@@ -34,7 +34,7 @@ test('train --json prints only JSON events, and eval reads the run back', (t) =>
   t.is(events[0]!.type, 'start');
   t.is(events.at(-1)!.type, 'done');
   t.is(events.at(-1)!.status, 'completed');
-  const e = cli('eval', path.join(runs, 'tiny'), '--checkpoint', 'last', '--json', '--set', 'eval.steps=1');
+  const e = cli('eval', path.join(runs, 'tiny'), '--checkpoint', 'last', '--json', '--attacks', 'run', '--set', 'eval.steps=1');
   t.is(e.status, 0, e.stderr);
   const result = JSON.parse(e.stdout) as { samples: number; attack: string };
   t.is(result.samples, 40);

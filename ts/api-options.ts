@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { ConfigError, fromZodError } from './config/errors.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
-import type { EvaluateOptions } from './experiment/evaluate.js';
-import type { TrainEvent } from './native-types.js';
+import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
+import type { EvalEvent, TrainEvent } from './native-types.js';
 
 export interface TrainOptions {
   /** Named preset to start from (default `mnist-st-quick`); see `presets`. */
@@ -74,6 +74,52 @@ export const evaluateOptionsSchema = plainObject(
     .strict(),
 );
 
+const finite = z.number();
+const keepSchema = z.enum(['best', 'last']);
+const normSchema = z.enum(['linf', 'l2']);
+const attackName = z.string().min(1).max(100);
+const ball = { name: attackName, epsilon: finite.min(0).max(1000), keep: keepSchema };
+const descent = { ...ball, stepSize: finite.min(0).max(1000), steps: z.number().int().min(0).max(10_000), restarts: z.number().int().min(1).max(1000), randomStart: z.boolean() };
+/** An attack spelled out (the native core checks the ranges once more). */
+const attackSpecSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('clean'), name: attackName }).strict(),
+  z.object({ kind: z.literal('run'), name: attackName }).strict(),
+  z.object({ kind: z.literal('fgsm'), norm: normSchema, ...ball }).strict(),
+  z.object({ kind: z.literal('pgd'), norm: normSchema, ...descent }).strict(),
+  z.object({ kind: z.literal('cw'), ...descent }).strict(),
+]);
+const channelValues = z.array(finite).min(1).max(64);
+
+/** `evaluate` with `attacks`: the attack table (see AttackEvaluateOptions). */
+export const attackEvaluateOptionsSchema = plainObject(
+  z
+    .object({
+      runDir: z.string().min(1).max(4096).optional(),
+      checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
+      file: z.string().min(1).max(4096).optional(),
+      model: z.string().min(1).max(100).optional(),
+      numClasses: z.number().int().min(2).max(100_000).optional(),
+      dataset: z.enum(['mnist-embedded', 'cifar10', 'cifar100', 'svhn']).optional(),
+      dataDir: z.string().min(1).max(4096).nullable().optional(),
+      attacks: z.array(z.union([attackName, attackSpecSchema])).min(1).max(64),
+      n: z.number().int().min(1).max(10_000_000).optional(),
+      batchSize: z.number().int().min(1).max(65_536).optional(),
+      epsilon: finite.min(0).max(1).optional(),
+      stepSize: finite.min(0).max(1).optional(),
+      epsilonL2: finite.min(0).max(1000).optional(),
+      seed: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).optional(),
+      normalize: z.object({ mean: channelValues, std: channelValues.refine((v) => v.every((x) => x > 0), 'expected every std > 0') }).strict().optional(),
+      saveAdversarial: z.string().min(1).max(4096).optional(),
+      finalIterate: z.boolean().optional(),
+      eval: plainObject(evalSchema.partial()).optional(),
+      device: z.enum(['auto', 'cpu', 'cuda']).optional(),
+      write: z.boolean().optional(),
+      onEvent: z.custom<(event: EvalEvent) => unknown>((v) => typeof v === 'function', 'expected a function').optional(),
+      signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+    })
+    .strict(),
+);
+
 /** Parses with `schema`; issues are named from `options`, e.g. `options.onEvent`. */
 function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   const parsed = schema.safeParse(options);
@@ -87,7 +133,13 @@ export function parseTrainOptions(options: unknown): TrainOptions {
   return options === undefined ? {} : parseOptions(trainOptionsSchema, options);
 }
 
-/** Checks `evaluate`'s options. Throws ConfigError. */
-export function parseEvaluateOptions(options: unknown): EvaluateOptions {
+/**
+ * Checks `evaluate`'s options: with `attacks`, the attack table's; without,
+ * the run's own evaluation's. Throws ConfigError.
+ */
+export function parseEvaluateOptions(options: unknown): EvaluateOptions | AttackEvaluateOptions {
+  if (isPlainObject(options) && Object.hasOwn(options, 'attacks')) {
+    return parseOptions(attackEvaluateOptionsSchema, options) as AttackEvaluateOptions;
+  }
   return parseOptions(evaluateOptionsSchema, options);
 }

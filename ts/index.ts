@@ -6,7 +6,15 @@
  */
 import { parseEvaluateOptions, parseTrainOptions, type TrainOptions } from './api-options.js';
 import { ConfigError, resolveConfig } from './config/index.js';
-import { evaluateRun, runExperiment, type EvaluateOptions, type RunResult } from './experiment/index.js';
+import {
+  evaluateAttacks,
+  evaluateRun,
+  runExperiment,
+  type AttackEvaluateOptions,
+  type EvaluateOptions,
+  type Evaluation,
+  type RunResult,
+} from './experiment/index.js';
 import { loadNative } from './native.js';
 import type { CheckpointInfo, EvalResult, ModelInfo, RuntimeInfo } from './native-types.js';
 
@@ -25,9 +33,18 @@ export async function train(rawOptions?: TrainOptions): Promise<RunResult> {
   return runExperiment(config, { onEvent: options.onEvent, signal: options.signal });
 }
 
-/** Clean and PGD accuracy of a run's checkpoint on its held-out split. Rejects with ConfigError for bad options. */
-export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
-  return evaluateRun(parseEvaluateOptions(options));
+/**
+ * Evaluates a checkpoint. Without `attacks`: a run's checkpoint under the
+ * run's own per-epoch evaluation (clean and PGD accuracy, reproducing the
+ * logged numbers). With `attacks`: the attack table (e.g. `PAPER_ATTACKS`)
+ * for a run folder or any checkpoint file, with the per-point worst case,
+ * progress events and cancellation. Rejects with ConfigError for bad options.
+ */
+export async function evaluate(options: AttackEvaluateOptions): Promise<Evaluation>;
+export async function evaluate(options: EvaluateOptions): Promise<EvalResult>;
+export async function evaluate(options: EvaluateOptions | AttackEvaluateOptions): Promise<EvalResult | Evaluation> {
+  const parsed = parseEvaluateOptions(options);
+  return 'attacks' in parsed ? evaluateAttacks(parsed) : evaluateRun(parsed);
 }
 
 /** The registered models with parameter counts for `numClasses` classes. */
@@ -78,6 +95,7 @@ export {
   type FetchOptions,
   type FetchResult,
 } from './data/index.js';
-export type { EvaluateOptions, RunResult } from './experiment/index.js';
+export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.js';
+export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
 export { NativeError } from './native.js';
 export type * from './native-types.js';

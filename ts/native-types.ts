@@ -13,32 +13,48 @@
  * into a `NativeTrainConfig`.
  */
 import type {
+  AttackResult,
+  AttackSpec,
   AugmentConfig as NativeAugmentConfig,
   Branches as StBranches,
   CheckpointInfo,
   CheckpointKind,
   DeviceChoice,
   EvalConfig as NativeEvalConfig,
+  EvalEvent,
+  EvalReport,
+  EvalRequest,
   EvalResult,
   EvalSplit,
   Event as TrainEvent,
+  Keep,
   LossParts,
   MethodConfig as NativeMethodConfig,
   ModelInfo,
   ModelName,
+  Norm,
+  Normalization,
   OptimizerConfig as NativeOptimizerConfig,
   Reg as StReg,
+  RunEval,
   RunStatus,
   TrainConfig as NativeTrainConfig,
   TrainSummary,
+  WorstCase,
 } from './generated/index.js';
 
 export type {
+  AttackResult,
+  AttackSpec,
   CheckpointInfo,
   CheckpointKind,
   DeviceChoice,
+  EvalEvent,
+  EvalReport,
+  EvalRequest,
   EvalResult,
   EvalSplit,
+  Keep,
   LossParts,
   ModelInfo,
   ModelName,
@@ -47,11 +63,15 @@ export type {
   NativeMethodConfig,
   NativeOptimizerConfig,
   NativeTrainConfig,
+  Norm,
+  Normalization,
+  RunEval,
   RunStatus,
   StBranches,
   StReg,
   TrainEvent,
   TrainSummary,
+  WorstCase,
 };
 
 /** Squeeze Training's method config. */
@@ -128,4 +148,16 @@ export interface NativeBinding {
     seed: number,
     epoch: number,
   ): Promise<EvalResult>;
+  /**
+   * A checkpoint under a list of attacks on a split (eval mode), with the
+   * per-point worst case. Events arrive as attacks and batches finish (batch
+   * ticks may be dropped under load, nothing else). Aborting stops between
+   * batches and rejects with `signal.reason`.
+   */
+  evaluateAttacks(
+    request: EvalRequest,
+    data: { images: Uint8Array; labels: Uint8Array; channels: number; height: number; width: number },
+    onEvent: (event: EvalEvent) => unknown,
+    signal?: AbortSignal,
+  ): Promise<EvalReport>;
 }

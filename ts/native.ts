@@ -11,6 +11,9 @@ import type { LibtorchFound } from './runtime/libtorch.js';
 import type {
   CheckpointInfo,
   DataSizes,
+  EvalEvent,
+  EvalReport,
+  EvalRequest,
   EvalResult,
   ModelInfo,
   NativeBinding,
@@ -207,5 +210,66 @@ function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
         throw toNativeError(e);
       }
     },
+    async evaluateAttacks(request: EvalRequest, data, onEvent: (event: EvalEvent) => unknown, signal?: AbortSignal) {
+      if (signal?.aborted) throw abortReason(signal);
+      beforeJob();
+      const token = new raw.CancelToken();
+      const onAbort = () => token.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // As for train: a handler that throws (or rejects) stops the evaluation
+      // and becomes its error, never an uncaught exception in a callback.
+      let handlerFailed = false;
+      let handlerError: unknown;
+      const pending = new Set<PromiseLike<unknown>>();
+      const fail = (e: unknown) => {
+        if (handlerFailed) return;
+        handlerFailed = true;
+        handlerError = e;
+        token.cancel();
+      };
+      const deliver = (json: string) => {
+        if (handlerFailed) return;
+        try {
+          const result: unknown = onEvent(JSON.parse(json) as EvalEvent);
+          if (isThenable(result)) {
+            const tracked: Promise<void> = Promise.resolve(result).then(
+              () => {
+                pending.delete(tracked);
+              },
+              (e: unknown) => {
+                pending.delete(tracked);
+                fail(e);
+              },
+            );
+            pending.add(tracked);
+          }
+        } catch (e) {
+          fail(e);
+        }
+      };
+      try {
+        const json = await raw.evaluateAttacks(
+          JSON.stringify(request),
+          { images: data.images, labels: data.labels },
+          [data.channels, data.height, data.width],
+          deliver,
+          token,
+        );
+        await Promise.all([...pending]);
+        if (handlerFailed) throw handlerError;
+        const report = JSON.parse(json) as EvalReport | null;
+        if (report === null) throw signal ? abortReason(signal) : new NativeError('ERR_CANCELLED', 'the evaluation was cancelled');
+        return report;
+      } catch (e) {
+        throw handlerFailed ? handlerError : e instanceof NativeError || (signal?.aborted && e === signal.reason) ? e : toNativeError(e);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
   };
+}
+
+/** What an aborted signal rejects with: its reason, else an AbortError. */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }

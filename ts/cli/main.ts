@@ -1,13 +1,12 @@
 /** The `st-native` command line: argument parsing and dispatch only. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findPreset, presets } from '../config/presets.js';
-import { parseSetArgument, resolveConfig } from '../config/resolve.js';
-import { evaluateRun } from '../experiment/evaluate.js';
+import { resolveConfig } from '../config/resolve.js';
 import { loadNative } from '../native.js';
-import { pct } from '../tui/format.js';
 import { EXIT, report, UsageError } from './errors.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
+import { evalCommand, evalOptions } from './eval.js';
 import { setupCommand } from './setup.js';
 import { trainCommand } from './train.js';
 import { usage } from './usage.js';
@@ -33,33 +32,6 @@ function parse(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-}
-
-async function evalCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { checkpoint: { type: 'string' }, set: { type: 'string', multiple: true }, device: { type: 'string' }, json: { type: 'boolean' } },
-    true,
-  );
-  if (values.help) return io.out(usage.eval), EXIT.ok;
-  if (positionals.length !== 1) throw new UsageError('eval needs exactly one run folder');
-  const which = (values.checkpoint as string | undefined) ?? 'best';
-  if (!['best', 'last', 'interrupted'].includes(which)) throw new UsageError(`--checkpoint: expected best, last or interrupted, got "${which}"`);
-  const evalOverrides: Record<string, unknown> = {};
-  for (const s of (values.set as string[] | undefined) ?? []) {
-    const o = parseSetArgument(s) as { eval?: Record<string, unknown> };
-    if (!o.eval || Object.keys(o).length !== 1) throw new UsageError(`--set: eval accepts only eval.* keys, got "${s}"`);
-    Object.assign(evalOverrides, o.eval);
-  }
-  const device = values.device as 'auto' | 'cpu' | 'cuda' | undefined;
-  if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu or cuda, got "${device}"`);
-  const result = await evaluateRun({ runDir: positionals[0]!, checkpoint: which as 'best' | 'last' | 'interrupted', eval: evalOverrides, device });
-  io.out(
-    values.json
-      ? JSON.stringify(result)
-      : `${which} checkpoint of ${positionals[0]}: clean ${pct(result.cleanAcc).trim()}, ${result.attack} ${pct(result.robustAcc).trim()} on ${result.samples} held-out images (${result.seconds.toFixed(1)} s)`,
-  );
-  return EXIT.ok;
 }
 
 function modelsCommand(argv: string[], io: Io): number {
@@ -146,8 +118,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
           io,
         );
       }
-      case 'eval':
-        return await evalCommand(rest, io);
+      case 'eval': {
+        const { values, positionals } = parse(rest, evalOptions, true);
+        if (values.help) return io.out(usage.eval), EXIT.ok;
+        return await evalCommand(values, positionals, io);
+      }
       case 'models':
         return modelsCommand(rest, io);
       case 'presets':

@@ -6,7 +6,7 @@ Usage: st-native <command> [options]
 
 Commands:
   train     train a model (default: ST on the embedded MNIST digits)
-  eval      evaluate a run's checkpoint on its held-out split
+  eval      the attack table (FGSM, PGD, CW-inf, worst case) of a run or any checkpoint
   models    list the available models with parameter counts
   presets   list the named presets
   setup     install libtorch 2.11.0 into the per-user cache (once per machine)
@@ -41,16 +41,60 @@ checkpoints stay). A closed stdout (| head) stops the run the same way, quietly.
 Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C, 143 SIGTERM,
 129 SIGHUP, 141 stdout closed.`,
   eval: `Usage: st-native eval <runDir> [options]
+       st-native eval <checkpoint.safetensors> [--model M --classes K --dataset D] [options]
 
-Options:
+The attack table of a checkpoint on the test split, in eval mode: each
+attack's accuracy and the per-point worst case (a point counts as robust only
+if it is classified correctly clean and under every attack run).
+
+Target:
+  <runDir>               a run folder: its model, dataset and evaluation settings
   --checkpoint WHICH     best | last | interrupted (default: best)
-  --set eval.KEY=VALUE   override the run's evaluation settings, e.g. --set eval.steps=100
+  <file.safetensors>     any checkpoint of a registered model: ours, or a PyTorch
+                         state dict (torch.save -> safetensors.torch.save_file)
+  --model M              the architecture (a file of ours says it; see \`st-native models\`)
+  --classes K            its class count (a file of ours says it)
+  --dataset D            mnist-embedded | cifar10 | cifar100 | svhn (inferred when
+                         only one fits the model's input and class count)
+  --data-dir DIR         where downloaded datasets are
+
+Attacks (white-box):
+  --attacks LIST         comma-separated, in order (default: clean,run,fgsm,pgd20,pgd100,cw
+                         for a run folder, clean,fgsm,pgd20,pgd100,cw for a file):
+                           clean    no attack
+                           run      the run's own per-epoch evaluation (its eval settings,
+                                    seed and batches): reproduces the accuracy it logged
+                           fgsm     one step of eps, no random start
+                           pgdN     N steps with a uniform random start (pgd20, pgd100)
+                           cw, cwN  PGD on the Carlini-Wagner margin (cw = 100 steps)
+                           ...xR    R restarts, per point the strongest (pgd20x5)
+                           ...-l2   the L2 threat model (fgsm-l2, pgd20-l2)
+  --eps E                L-inf radius, e.g. 8/255 or 0.3 (default 8/255 for CIFAR/SVHN;
+                         for the digits the run's radius, else 0.3)
+  --step S               step size (default 2/255, or the run's; scales with --eps)
+  --eps-l2 E             L2 radius of the -l2 attacks (default 0.5; 2 for the digits)
+  --final-iterate        score each attack's last iterate (as the reference code and
+                         torchattacks do) instead of the strongest input seen
+  --seed S               seeds every random start (default 0)
+  --n N                  the first N test images (default: the run's own count, else all)
+  --batch B              images per batch (halved with a notice when out of memory)
+  --normalize MEAN/STD   per-channel normalisation the model expects, folded in front of it,
+                         e.g. 0.4914,0.4822,0.4465/0.2471,0.2435,0.2616 (inputs stay [0,1])
+  --set eval.KEY=VALUE   override the run's evaluation settings (the run attack)
+
+Output:
+  --save-adversarial F   write the adversarial inputs (float32, exactly as scored) and labels
+                         to the safetensors file F; re-scoring them gives the same accuracy
+  --no-write             do not write eval-<checkpoint>.json/.md beside the run's
+                         checkpoints (or <file>.eval.json/.md beside the file)
   --device D             auto | cpu | cuda
-  --json                 print the result as JSON
+  --json                 print the result as one JSON object (nothing else); the run's own
+                         evaluation is also at its top level (cleanAcc, robustAcc, attack)
   -h, --help             this text
 
-Re-evaluating with the run's own settings reproduces its reported numbers
-(PGD's random starts are seeded per run and epoch).`,
+Every result records the seed, each attack's settings and batch size, the
+number of images and the checkpoint's CRC-32. Ctrl-C stops (exit 130) and
+writes nothing.`,
   models: `Usage: st-native models [--json]
 
 Lists the models the native core registers: name, input shape, parameter

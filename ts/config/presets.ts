@@ -23,8 +23,8 @@ export interface Preset {
  * The base every preset starts from: the default `st-native train` job.
  * ST on the embedded MNIST digits, chosen to finish in under 3 minutes on 2 CPU
  * cores and to separate robust from non-robust models clearly (README: "The
- * default preset and why"). Measured there: 96.8 % clean, 76.7 % PGD-20 at
- * eps 0.2 in 2 min 45 s (a normally trained SmallCNN: 97.1 % / 25.7 %).
+ * default preset and why"). Measured there: 97.7 % clean, 79.4 % PGD-20 at
+ * eps 0.2 (a normally trained SmallCNN: 96.7 % / 37.0 %).
  */
 export const baseConfig: RunConfig = {
   model: 'small_cnn',
@@ -49,50 +49,119 @@ export const DEFAULT_PRESET = 'mnist-st-quick';
 /**
  * The paper's training settings (method page §5), one row per dataset. The
  * evaluation is the paper's model-selection attack: PGD-20, eps 8/255, step
- * 2/255, random start, on the whole test split after every epoch.
+ * 2/255, random start, on the whole test split after every epoch. TRADES and
+ * MART run with the same ball, steps and schedule as ST (the paper compares
+ * them so), with their betas from the same table.
  */
 export const paperSettings = {
-  cifar10: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 6, augment: { randomCropPadding: 4, horizontalFlip: true } },
-  cifar100: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 4, augment: { randomCropPadding: 4, horizontalFlip: true } },
-  svhn: { stStep: 1 / 255, epochs: 80, lr: 0.01, milestones: [50, 65], stBeta: 8, augment: { randomCropPadding: 0, horizontalFlip: false } },
+  cifar10: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 6, tradesBeta: 6, martBeta: 5, augment: { randomCropPadding: 4, horizontalFlip: true } },
+  cifar100: { stStep: 2 / 255, epochs: 120, lr: 0.1, milestones: [80, 100], stBeta: 4, tradesBeta: 6, martBeta: 5, augment: { randomCropPadding: 4, horizontalFlip: true } },
+  svhn: { stStep: 1 / 255, epochs: 80, lr: 0.01, milestones: [50, 65], stBeta: 8, tradesBeta: 6, martBeta: 5, augment: { randomCropPadding: 0, horizontalFlip: false } },
 } as const;
 
+/**
+ * AWP's training settings (github.com/csdongxian/AWP, `trades_AWP/train_trades_cifar.py`):
+ * 200 epochs, lr 0.1 multiplied by 0.1 from epoch 100 and again from 150
+ * (their `epoch >= 100`: milestones 99 and 149 here, where a milestone m
+ * decays the rate after epoch m), gamma 5e-3, AWP from epoch 10 on (their
+ * `--awp-warmup 10` with 1-based epochs: 9 warm-up epochs). ST-AWP uses the
+ * same AWP settings (the ST authors released no ST-AWP code).
+ */
+export const awpSettings = { epochs: 200, lr: 0.1, milestones: [99, 149], gamma: 5e-3, warmup: 9 } as const;
+
 type PaperDataset = keyof typeof paperSettings;
+type PaperMethod = 'st' | 'pgd_at' | 'trades' | 'mart' | 'collaborative';
 const EPS = 8 / 255;
 
-function paperPreset(dataset: PaperDataset, model: RunConfig['model'], method: 'st' | 'pgd_at'): Preset {
+const modelLabels: Partial<Record<RunConfig['model'], string>> = {
+  resnet18: 'ResNet-18',
+  preact_resnet18: 'PreAct ResNet-18',
+  wrn34_10: 'WRN-34-10',
+  wrn34_5: 'WRN-34-5',
+};
+const datasetLabels = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100', svhn: 'SVHN' } as const;
+const methodSlugs: Record<PaperMethod, string> = { st: 'st', pgd_at: 'pgd-at', trades: 'trades', mart: 'mart', collaborative: 'collaborative' };
+
+/** A method of the paper's comparison in a dataset's setting. */
+function paperMethod(dataset: PaperDataset, method: PaperMethod): { config: RunConfig['method']; what: string } {
   const s = paperSettings[dataset];
-  const modelLabel = { resnet18: 'ResNet-18', wrn34_10: 'WRN-34-10', wrn34_5: 'WRN-34-5' }[model as 'resnet18' | 'wrn34_10' | 'wrn34_5'];
-  const datasetLabel = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100', svhn: 'SVHN' }[dataset];
-  const methodConfig: RunConfig['method'] =
-    method === 'st'
-      ? { name: 'st', reg: 'symmkl', beta: s.stBeta, epsilon: EPS, stepSize: s.stStep, steps: 10, branches: 'batched' }
-      : { name: 'pgd_at', epsilon: EPS, stepSize: s.stStep, steps: 10 };
-  const what = method === 'st' ? `ST (symmkl, beta ${s.stBeta})` : 'PGD-AT';
+  const ball = { epsilon: EPS, stepSize: s.stStep, steps: 10 };
+  switch (method) {
+    case 'st':
+      return { config: { name: 'st', reg: 'symmkl', beta: s.stBeta, branches: 'batched', ...ball }, what: `ST (symmkl, beta ${s.stBeta})` };
+    case 'pgd_at':
+      return { config: { name: 'pgd_at', ...ball }, what: 'PGD-AT' };
+    case 'trades':
+      return { config: { name: 'trades', beta: s.tradesBeta, ...ball }, what: `TRADES (beta ${s.tradesBeta})` };
+    case 'mart':
+      return { config: { name: 'mart', beta: s.martBeta, ...ball }, what: `MART (beta ${s.martBeta})` };
+    case 'collaborative':
+      return { config: { name: 'collaborative', beta: s.stBeta, ...ball }, what: `collaborative examples alone (Eq. 5, beta ${s.stBeta})` };
+  }
+}
+
+const paperEval = { epsilon: EPS, stepSize: 2 / 255, steps: 20, randomStart: true, batchSize: 500, maxSamples: null };
+
+function paperPreset(dataset: PaperDataset, model: RunConfig['model'], method: PaperMethod): Preset {
+  const s = paperSettings[dataset];
+  const { config, what } = paperMethod(dataset, method);
   return {
-    name: `${dataset}-${model}-${method === 'st' ? 'st' : 'pgd-at'}`,
-    description: `the paper's ${datasetLabel} setting: ${modelLabel}, ${what}, eps 8/255, step ${s.stStep === 1 / 255 ? '1' : '2'}/255, K 10, ${s.epochs} epochs, lr ${s.lr} x0.1 at ${s.milestones.join('/')}, batch 128`,
+    name: `${dataset}-${model}-${methodSlugs[method]}`,
+    description: `the paper's ${datasetLabels[dataset]} setting: ${modelLabels[model]}, ${what}, eps 8/255, step ${s.stStep === 1 / 255 ? '1' : '2'}/255, K 10, ${s.epochs} epochs, lr ${s.lr} x0.1 at ${s.milestones.join('/')}, batch 128`,
     overrides: {
       model,
       dataset: { name: dataset },
-      method: methodConfig,
+      method: config,
       epochs: s.epochs,
       batchSize: 128,
       optimizer: { lr: s.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...s.milestones], gamma: 0.1 },
       augment: { ...s.augment },
-      eval: { epsilon: EPS, stepSize: 2 / 255, steps: 20, randomStart: true, batchSize: 500, maxSamples: null },
+      eval: { ...paperEval },
     },
   };
 }
 
-/** Every training setting of the paper: ST and PGD-AT on each dataset with ResNet-18; WRN-34-10 and WRN-34-5 on CIFAR-10. */
+/** TRADES-AWP or ST-AWP in AWP's setting (`awpSettings`), the inner method with the dataset's beta. */
+function awpPreset(dataset: 'cifar10' | 'cifar100', model: 'preact_resnet18' | 'wrn34_10', inner: 'trades' | 'st'): Preset {
+  const a = awpSettings;
+  const { config, what } = paperMethod(dataset, inner);
+  if (config.name !== 'trades' && config.name !== 'st') throw new Error('unreachable');
+  return {
+    name: `${dataset}-${model}-${inner}-awp`,
+    description: `AWP's ${datasetLabels[dataset]} setting: ${modelLabels[model]}, ${what} + AWP (gamma ${a.gamma}, from epoch ${a.warmup + 1}), eps 8/255, step 2/255, K 10, ${a.epochs} epochs, lr ${a.lr} x0.1 from epochs 100/150, batch 128`,
+    overrides: {
+      model,
+      dataset: { name: dataset },
+      method: { name: 'awp', inner: config, gamma: a.gamma, warmup: a.warmup },
+      epochs: a.epochs,
+      batchSize: 128,
+      optimizer: { lr: a.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...a.milestones], gamma: 0.1 },
+      augment: { randomCropPadding: 4, horizontalFlip: true },
+      eval: { ...paperEval },
+    },
+  };
+}
+
+/**
+ * Every training setting of the paper: ST, PGD-AT, TRADES and MART on each
+ * dataset with ResNet-18 and on CIFAR-10 with WRN-34-10 and WRN-34-5;
+ * collaborative examples alone (Eq. 5) on CIFAR-10 with ResNet-18; TRADES-AWP
+ * and ST-AWP on CIFAR-10/100 with PreAct ResNet-18 and WRN-34-10 (AWP's models).
+ */
 function paperPresets(): Preset[] {
   const out: Preset[] = [];
+  const compared = ['st', 'pgd_at', 'trades', 'mart'] as const;
   for (const dataset of ['cifar10', 'cifar100', 'svhn'] as const) {
-    for (const method of ['st', 'pgd_at'] as const) out.push(paperPreset(dataset, 'resnet18', method));
+    for (const method of compared) out.push(paperPreset(dataset, 'resnet18', method));
   }
   for (const model of ['wrn34_10', 'wrn34_5'] as const) {
-    for (const method of ['st', 'pgd_at'] as const) out.push(paperPreset('cifar10', model, method));
+    for (const method of compared) out.push(paperPreset('cifar10', model, method));
+  }
+  out.push(paperPreset('cifar10', 'resnet18', 'collaborative'));
+  for (const dataset of ['cifar10', 'cifar100'] as const) {
+    for (const model of ['preact_resnet18', 'wrn34_10'] as const) {
+      for (const inner of ['trades', 'st'] as const) out.push(awpPreset(dataset, model, inner));
+    }
   }
   return out;
 }
@@ -112,6 +181,40 @@ export const presets: readonly Preset[] = [
     name: 'mnist-pgd-at-quick',
     description: 'PGD-AT (eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
     overrides: { method: { name: 'pgd_at', epsilon: 0.2, stepSize: 0.04, steps: 5 } },
+  },
+  {
+    name: 'mnist-trades-quick',
+    description: 'TRADES (beta 6, eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
+    overrides: { method: { name: 'trades', beta: 6, epsilon: 0.2, stepSize: 0.04, steps: 5 } },
+  },
+  {
+    name: 'mnist-mart-quick',
+    description: 'MART (beta 5, eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
+    overrides: { method: { name: 'mart', beta: 5, epsilon: 0.2, stepSize: 0.04, steps: 5 } },
+  },
+  {
+    name: 'mnist-collaborative-quick',
+    description: 'collaborative examples alone (Eq. 5, beta 3, eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
+    overrides: { method: { name: 'collaborative', beta: 3, epsilon: 0.2, stepSize: 0.04, steps: 5 } },
+  },
+  {
+    name: 'mnist-trades-awp-quick',
+    description: 'TRADES-AWP (beta 6, gamma 5e-3, no warm-up, eps 0.2, K 5) on the embedded MNIST digits, same schedule and evaluation',
+    overrides: {
+      method: { name: 'awp', inner: { name: 'trades', beta: 6, epsilon: 0.2, stepSize: 0.04, steps: 5 }, gamma: 5e-3, warmup: 0 },
+    },
+  },
+  {
+    name: 'mnist-st-awp-quick',
+    description: 'ST-AWP (symmkl, beta 3, eps 0.2, K 5 as mnist-st-quick, + AWP gamma 5e-3, no warm-up) on the embedded MNIST digits, same schedule and evaluation',
+    overrides: {
+      method: {
+        name: 'awp',
+        inner: { name: 'st', reg: 'symmkl', beta: 3, epsilon: 0.2, stepSize: 0.04, steps: 5, branches: 'batched' },
+        gamma: 5e-3,
+        warmup: 0,
+      },
+    },
   },
   ...paperPresets(),
 ];

@@ -67,7 +67,46 @@ export const pgdAtMethodSchema = z
   })
   .strict();
 
-export const methodSchema = z.discriminatedUnion('name', [stMethodSchema, naturalMethodSchema, pgdAtMethodSchema]);
+const beta = z.number().min(0).max(1000);
+
+/** TRADES (Zhang et al. 2019): CE(f(x), y) + beta * KL(f(x) || f(x')); beta 6 in the paper's setting. */
+export const tradesMethodSchema = z
+  .object({ name: z.literal('trades'), beta, epsilon: unit, stepSize, steps: attackSteps })
+  .strict();
+
+/** MART (Wang et al. 2020): boosted CE at x' + beta * (1 - p(y|x))-weighted KL; beta 5 in the ST paper's comparison. */
+export const martMethodSchema = z
+  .object({ name: z.literal('mart'), beta, epsilon: unit, stepSize, steps: attackSteps })
+  .strict();
+
+/** Collaborative examples alone (the ST paper's Eq. 5): CE(f(x), y) + beta * KL(f(x'') || f(x)). */
+export const collaborativeMethodSchema = z
+  .object({ name: z.literal('collaborative'), beta, epsilon: unit, stepSize, steps: attackSteps })
+  .strict();
+
+/**
+ * AWP (Wu et al. 2020) around TRADES or ST: weights perturbed by gamma x their
+ * norm along the loss gradient for each step, removed after it; AWP starts
+ * after `warmup` epochs.
+ */
+export const awpMethodSchema = z
+  .object({
+    name: z.literal('awp'),
+    inner: z.discriminatedUnion('name', [tradesMethodSchema, stMethodSchema]),
+    gamma: z.number().min(0).max(1),
+    warmup: z.number().int().min(0).max(100_000),
+  })
+  .strict();
+
+export const methodSchema = z.discriminatedUnion('name', [
+  stMethodSchema,
+  naturalMethodSchema,
+  pgdAtMethodSchema,
+  tradesMethodSchema,
+  martMethodSchema,
+  collaborativeMethodSchema,
+  awpMethodSchema,
+]);
 
 export const optimizerSchema = z
   .object({

@@ -1,15 +1,35 @@
 /**
- * Evaluates a checkpoint of a finished (or interrupted) run on its held-out
- * split, in eval mode, with the run's evaluation settings unless overridden.
+ * Evaluation of checkpoints, in eval mode, on the test split:
+ * - `evaluateRun`: a run's checkpoint under the run's own per-epoch
+ *   evaluation (its settings unless overridden), reproducing its numbers.
+ * - `evaluateAttacks`: the attack table (clean, FGSM, PGD-20/100, CW-inf,
+ *   any PGD, the run's own) with the per-point worst case, for a run folder
+ *   or any checkpoint file of a registered model (PyTorch state dicts
+ *   included), written as JSON and Markdown next to it.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, fromZodError } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
-import { datasetInfo, prepareDataset } from '../data/index.js';
+import { datasetInfo, datasets, prepareDataset, type DatasetRequest } from '../data/index.js';
 import { loadNative } from '../native.js';
-import type { EvalResult, NativeEvalConfig, TrainSummary } from '../native-types.js';
+import type {
+  AttackSpec,
+  DeviceChoice,
+  EvalEvent,
+  EvalReport,
+  EvalRequest,
+  EvalResult,
+  Keep,
+  ModelName,
+  NativeEvalConfig,
+  Norm,
+  Normalization,
+  RunEval,
+  TrainSummary,
+} from '../native-types.js';
+import { writeFileAtomic, writeJsonAtomic } from './files.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -106,4 +126,310 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult>
     config.seed,
     checkpointEpoch(options.runDir, which),
   );
+}
+
+// ------------------------------------------------------------ the attack table
+
+/** The paper's table (clean, FGSM, PGD-20, PGD-100, CW-inf): the default for a checkpoint file. */
+export const PAPER_ATTACKS = ['clean', 'fgsm', 'pgd20', 'pgd100', 'cw'] as const;
+/** A run folder's default adds the run's own evaluation, which reproduces its logged number. */
+export const RUN_ATTACKS = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw'] as const;
+
+/**
+ * An attack by name, or spelled out. Names: `clean`; `run` (the run's own
+ * per-epoch evaluation); `fgsm`; `pgdN` (N steps, e.g. pgd20, pgd100);
+ * `cw` (= cw100) or `cwN`; `xR` after pgd/cw for R restarts (pgd20x5);
+ * `-l2` after fgsm/pgd for the L2 threat model (pgd20-l2).
+ */
+export type AttackInput = string | AttackSpec;
+
+export interface AttackEvaluateOptions {
+  /** A run folder of st-native; evaluates its `checkpoint` (default best). */
+  runDir?: string;
+  checkpoint?: 'best' | 'last' | 'interrupted';
+  /**
+   * Or a safetensors file: one of ours (it names its model and class count)
+   * or a PyTorch state dict of a registered model (`model` and `numClasses`
+   * then say which), with the `dataset` to evaluate on.
+   */
+  file?: string;
+  model?: ModelName;
+  numClasses?: number;
+  /** Inferred when only one dataset has the model's input shape and class count. */
+  dataset?: string;
+  /** Where downloaded datasets are (default: the run's, else $ST_NATIVE_DATA_DIR, else the XDG folder). */
+  dataDir?: string | null;
+  /** In order (`PAPER_ATTACKS`, `RUN_ATTACKS`, or your own). */
+  attacks: readonly AttackInput[];
+  /** The first N test images (default: a run's own evaluation count, else all). */
+  n?: number;
+  batchSize?: number;
+  /**
+   * L-inf radius of the named attacks. Default 8/255 for CIFAR and SVHN; for
+   * the digits the run's evaluation radius, else 0.3.
+   */
+  epsilon?: number;
+  /** Step of the named attacks (default 2/255, or the run's; with `epsilon` alone it scales with it). */
+  stepSize?: number;
+  /** L2 radius of the `-l2` attacks (default 0.5; 2 for the digits); their step is a quarter of it. */
+  epsilonL2?: number;
+  /** Seeds every random start (default 0). */
+  seed?: number;
+  /** Per-channel normalisation the model expects, folded in front of it (inputs stay [0,1] images). */
+  normalize?: Normalization;
+  /** Write the adversarial inputs (float32, as scored) and labels to this safetensors file. */
+  saveAdversarial?: string;
+  /** Score each attack's final iterate (as the reference code and torchattacks do) instead of the strongest one seen. */
+  finalIterate?: boolean;
+  /** Overrides of the run's evaluation settings, for the `run` attack. */
+  eval?: Partial<NativeEvalConfig>;
+  device?: DeviceChoice;
+  /** Write `<name>.json` and `<name>.md` next to the run's checkpoints or the file (default true). */
+  write?: boolean;
+  /** Progress: start, each batch (may be dropped under load), each attack, notices. */
+  onEvent?: (event: EvalEvent) => unknown;
+  /** Aborting stops between batches; the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** What `evaluate` with `attacks` resolves with (also the JSON file it writes). */
+export interface Evaluation extends EvalReport {
+  target: { kind: 'run'; runDir: string; checkpoint: 'best' | 'last' | 'interrupted' } | { kind: 'file' };
+  dataset: string;
+  /** The images are the first `samples` of the test split. */
+  split: 'test';
+  /** The JSON and Markdown files written (null with `write: false`). */
+  files: { json: string; markdown: string } | null;
+}
+
+interface AttackDefaults {
+  epsilon: number;
+  stepSize: number;
+  epsilonL2: number;
+  keep: Keep;
+}
+
+const ATTACK_NAME = /^(?:(fgsm)|pgd(\d+)|cw(\d+)?)(?:x(\d+))?(-l2)?$/;
+
+function attackError(at: string, message: string): ConfigError {
+  return new ConfigError([{ path: at, message }]);
+}
+
+/** A named attack as the native core takes it. */
+export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attacks'): AttackSpec {
+  if (typeof input !== 'string') return input;
+  const name = input.trim();
+  if (name === 'clean') return { kind: 'clean', name };
+  if (name === 'run') return { kind: 'run', name };
+  const m = ATTACK_NAME.exec(name);
+  if (!m) {
+    throw attackError(at, `unknown attack "${input}"; expected clean, run, fgsm, pgdN, cw or cwN (e.g. pgd20, pgd100x5, pgd20-l2)`);
+  }
+  const [, fgsm, pgdSteps, cwSteps, restartsText, l2] = m;
+  const restarts = restartsText === undefined ? 1 : Number(restartsText);
+  if (restarts < 1 || restarts > 1000) throw attackError(at, `"${input}": restarts must be 1 to 1000`);
+  const norm: Norm = l2 ? 'l2' : 'linf';
+  const epsilon = l2 ? d.epsilonL2 : d.epsilon;
+  const stepSize = l2 ? d.epsilonL2 / 4 : d.stepSize;
+  if (fgsm) {
+    if (restartsText !== undefined) throw attackError(at, `"${input}": FGSM has no random start, so no restarts`);
+    return { kind: 'fgsm', name, norm, epsilon, keep: d.keep };
+  }
+  const steps = Number(pgdSteps ?? cwSteps ?? 100);
+  if (!Number.isSafeInteger(steps) || steps < 1 || steps > 10_000) throw attackError(at, `"${input}": steps must be 1 to 10000`);
+  if (pgdSteps !== undefined) {
+    return { kind: 'pgd', name, norm, epsilon, stepSize, steps, restarts, randomStart: true, keep: d.keep };
+  }
+  if (l2) throw attackError(at, `"${input}": CW-inf is an L-inf attack (use pgdN-l2 for L2)`);
+  return { kind: 'cw', name, epsilon, stepSize, steps, restarts, randomStart: true, keep: d.keep };
+}
+
+const isDigits = (dataset: string) => dataset.startsWith('mnist');
+
+/** Reads `<runDir>/checkpoints/<which>.safetensors`' run: its config and what the `run` attack replays. */
+function runTarget(runDir: string, which: 'best' | 'last' | 'interrupted', evalOverrides: Partial<NativeEvalConfig> | undefined) {
+  const config = readRunConfig(runDir);
+  const evalMerged = { ...config.eval, ...evalOverrides };
+  const parsedEval = evalSchema.safeParse(evalMerged);
+  if (!parsedEval.success) {
+    const err = fromZodError(parsedEval.error, evalMerged);
+    throw new ConfigError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
+  }
+  return {
+    config,
+    file: path.join(runDir, 'checkpoints', `${which}.safetensors`),
+    run: { eval: parsedEval.data, seed: config.seed, epoch: checkpointEpoch(runDir, which) },
+  };
+}
+
+/** The one dataset with this input shape and class count, if there is exactly one. */
+function inferDataset(shape: readonly number[], numClasses: number): string | null {
+  const fits = datasets.filter((d) => d.shape.join('x') === shape.join('x') && d.numClasses === numClasses);
+  return fits.length === 1 ? fits[0]!.name : null;
+}
+
+/** Where the JSON and Markdown go: beside a run's checkpoints folder, or beside the file. */
+function outputStem(target: Evaluation['target'], file: string): string {
+  if (target.kind === 'run') return path.join(target.runDir, `eval-${target.checkpoint}`);
+  return file.replace(/\.safetensors$/, '') + '.eval';
+}
+
+export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<Evaluation> {
+  if ((options.runDir === undefined) === (options.file === undefined)) {
+    throw new ConfigError([{ path: 'runDir', message: 'expected either a run folder (runDir) or a checkpoint file (file), not both or neither' }]);
+  }
+  let target: Evaluation['target'];
+  let file: string;
+  let model: ModelName;
+  let numClasses: number;
+  let dataset: string;
+  let dataRequest: DatasetRequest;
+  let run: RunEval | null = null;
+  let defaultN: number | null = null;
+  let defaultBatch = 256;
+  let device: DeviceChoice = options.device ?? 'auto';
+  if (options.runDir !== undefined) {
+    for (const key of ['model', 'numClasses', 'dataset'] as const) {
+      if (options[key] !== undefined) throw new ConfigError([{ path: key, message: "a run folder's model, classes and dataset come from its config.json; leave it out" }]);
+    }
+    const which = options.checkpoint ?? 'best';
+    const t = runTarget(options.runDir, which, options.eval);
+    target = { kind: 'run', runDir: options.runDir, checkpoint: which };
+    file = t.file;
+    model = t.config.model;
+    dataset = t.config.dataset.name;
+    numClasses = datasetInfo(dataset).numClasses;
+    dataRequest = { ...t.config.dataset, ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}) };
+    run = t.run;
+    defaultN = t.run.eval.maxSamples;
+    defaultBatch = t.run.eval.batchSize;
+    device = options.device ?? t.config.device;
+  } else {
+    if (options.checkpoint !== undefined) throw new ConfigError([{ path: 'checkpoint', message: 'best, last or interrupted pick a checkpoint of a run folder; with a file, leave it out' }]);
+    if (options.eval !== undefined) throw new ConfigError([{ path: 'eval', message: "the run's evaluation settings need a run folder" }]);
+    file = options.file!;
+    target = { kind: 'file' };
+    const info = loadNative().inspectCheckpoint(file);
+    const named = options.model ?? (info.model as ModelName | null);
+    if (!named) {
+      throw new ConfigError([{ path: 'model', message: `${file} does not say which model it holds (a PyTorch state dict): name it (one of ${loadNative().listModels(10).map((m) => m.name).join(', ')})` }]);
+    }
+    model = named;
+    const classes = options.numClasses ?? info.numClasses ?? (options.dataset !== undefined ? datasetInfo(options.dataset).numClasses : null);
+    if (classes === null) throw new ConfigError([{ path: 'numClasses', message: `${file} does not say its class count: give it (or the dataset)` }]);
+    numClasses = classes;
+    const shape = loadNative().listModels(Math.max(2, numClasses)).find((m) => m.name === model)?.inputShape;
+    if (!shape) throw new ConfigError([{ path: 'model', message: `unknown model "${model}"` }]);
+    const ds = options.dataset ?? inferDataset(shape, numClasses);
+    if (ds === null) {
+      throw new ConfigError([{ path: 'dataset', message: `which dataset? ${datasets.filter((d) => d.shape.join('x') === shape.join('x')).map((d) => d.name).join(', ') || 'none'} fit a ${model} with ${numClasses} classes` }]);
+    }
+    dataset = ds;
+    if (datasetInfo(dataset).numClasses !== numClasses) {
+      throw new ConfigError([{ path: 'numClasses', message: `${dataset} has ${datasetInfo(dataset).numClasses} classes, not ${numClasses}` }]);
+    }
+    dataRequest = { trainSize: null, testSize: null, dataDir: options.dataDir ?? null };
+  }
+  // Radii: the paper's for the 32x32 datasets; for the digits the run's, else the usual 0.3.
+  const base = isDigits(dataset)
+    ? run
+      ? { epsilon: run.eval.epsilon, stepSize: run.eval.stepSize, epsilonL2: 2 }
+      : { epsilon: 0.3, stepSize: 0.01, epsilonL2: 2 }
+    : { epsilon: 8 / 255, stepSize: 2 / 255, epsilonL2: 0.5 };
+  const epsilon = options.epsilon ?? base.epsilon;
+  const defaults: AttackDefaults = {
+    epsilon,
+    stepSize: options.stepSize ?? (options.epsilon !== undefined && base.epsilon > 0 ? (base.stepSize * epsilon) / base.epsilon : base.stepSize),
+    epsilonL2: options.epsilonL2 ?? base.epsilonL2,
+    keep: options.finalIterate ? 'last' : 'best',
+  };
+  const attacks = options.attacks.map((a, i) => resolveAttack(a, defaults, `attacks[${i}]`));
+  const seen = new Set<string>();
+  attacks.forEach((a, i) => {
+    if (seen.has(a.name)) throw attackError(`attacks[${i}]`, `"${a.name}" is listed twice`);
+    seen.add(a.name);
+    if (a.kind === 'run' && run === null) throw attackError(`attacks[${i}]`, "run (the run's own evaluation) needs a run folder");
+  });
+  const data = await prepareDataset(dataset, dataRequest);
+  const request: EvalRequest = {
+    checkpoint: file,
+    model,
+    numClasses,
+    attacks,
+    batchSize: options.batchSize ?? defaultBatch,
+    maxSamples: options.n ?? defaultN,
+    seed: options.seed ?? 0,
+    normalize: options.normalize ?? null,
+    device,
+    saveAdversarial: options.saveAdversarial === undefined ? null : path.resolve(options.saveAdversarial),
+    run,
+  };
+  const report = await loadNative().evaluateAttacks(
+    request,
+    { ...data.test, channels: data.channels, height: data.height, width: data.width },
+    options.onEvent ?? (() => undefined),
+    options.signal,
+  );
+  const evaluation: Evaluation = { ...report, target, dataset, split: 'test', files: null };
+  if (options.write !== false) {
+    const stem = outputStem(target, file);
+    evaluation.files = { json: `${stem}.json`, markdown: `${stem}.md` };
+    writeJsonAtomic(evaluation.files.json, evaluation);
+    writeFileAtomic(evaluation.files.markdown, markdownReport(evaluation));
+  }
+  return evaluation;
+}
+
+// ------------------------------------------------------------ reporting
+
+/** 0.0314 as "8/255" when it is one (and not a short decimal such as 0.2), else the number. */
+export function pixels(x: number): string {
+  const k = x * 255;
+  const short = Number(x.toFixed(3)) === x;
+  if (x > 0 && !short && Math.abs(k - Math.round(k)) < 1e-6) return `${Math.round(k)}/255`;
+  return String(Number(x.toPrecision(4)));
+}
+
+/** The settings of an attack in a few words. */
+export function describeAttack(spec: AttackSpec, e: Pick<Evaluation, 'run'> | null = null): string {
+  const keep = (k: Keep) => (k === 'best' ? 'strongest iterate' : 'final iterate');
+  const ball = (norm: Norm, eps: number) => `${norm === 'l2' ? 'L2' : 'L∞'} eps ${pixels(eps)}`;
+  switch (spec.kind) {
+    case 'clean':
+      return 'no attack';
+    case 'run':
+      return e?.run ? `the run's evaluation (${e.run.attack}, epoch ${e.run.epoch}, its seed and batches, final iterate)` : "the run's evaluation";
+    case 'fgsm':
+      return `FGSM, ${ball(spec.norm, spec.epsilon)}, one step, ${keep(spec.keep)}`;
+    case 'pgd':
+    case 'cw': {
+      const what = spec.kind === 'cw' ? 'CW-inf (PGD on the CW margin)' : 'PGD';
+      const restarts = spec.restarts === 1 ? '' : `, ${spec.restarts} restarts`;
+      return `${what}, ${ball(spec.kind === 'cw' ? 'linf' : spec.norm, spec.epsilon)}, step ${pixels(spec.stepSize)}, ${spec.steps} steps${restarts}${spec.randomStart ? ', random start' : ''}, ${keep(spec.keep)}`;
+    }
+  }
+}
+
+const pct2 = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** The evaluation as a Markdown document: the table, then how it was made. */
+export function markdownReport(e: Evaluation): string {
+  const rows = e.attacks.map((a) => `| ${a.name} | ${pct2(a.accuracy)} | ${a.correct} / ${a.samples} | ${describeAttack(a.spec, e)} |`);
+  const target = e.target.kind === 'run' ? `${e.target.checkpoint} checkpoint of run ${e.target.runDir}` : e.checkpoint;
+  const norm = e.normalize ? `(x - [${e.normalize.mean.join(', ')}]) / [${e.normalize.std.join(', ')}] in front of the model` : 'none (the model takes [0,1] images)';
+  return [
+    `# Robustness of ${target}`,
+    '',
+    '| attack | accuracy | correct | settings |',
+    '|---|---:|---:|---|',
+    ...rows,
+    `| **worst case** | **${pct2(e.worstCase.accuracy)}** | ${e.worstCase.correct} / ${e.samples} | robust only if correct clean and under every attack above |`,
+    '',
+    `- model: ${e.model}, ${e.numClasses} classes; checkpoint ${e.checkpoint} (crc32 ${e.checkpointCrc32}, ${e.verified ? 'verified' : 'not written by st-native: unverified'}${e.epoch !== null ? `, epoch ${e.epoch}` : ''})`,
+    `- images: the first ${e.samples} of the ${e.dataset} ${e.split} split, in [0,1]; normalisation: ${norm}`,
+    `- seed ${e.seed}; batch size ${e.batchSize}; eval mode (running BatchNorm statistics, no dropout); device ${e.device}; libtorch ${e.libtorch}; ${e.seconds.toFixed(1)} s`,
+    ...(e.adversarialFile ? [`- adversarial inputs: ${e.adversarialFile}`] : []),
+    ...e.notices.map((n) => `- note: ${n}`),
+    '',
+  ].join('\n');
 }

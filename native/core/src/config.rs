@@ -64,6 +64,69 @@ pub struct PgdAtConfig {
     pub steps: usize,
 }
 
+/// TRADES (Zhang et al., ICML 2019): CE(f(x), y) + beta * KL(f(x) || f(x')),
+/// x' from sign-ascent steps on that KL (model in eval mode).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TradesConfig {
+    /// Weight of the KL term (1/lambda in the paper; 6 in its CIFAR setting).
+    pub beta: f64,
+    pub epsilon: f64,
+    pub step_size: f64,
+    pub steps: usize,
+}
+
+/// MART (Wang et al., ICLR 2020): boosted CE at the PGD point plus beta *
+/// KL(f(x) || f(x')) weighted by 1 - p(y|x).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MartConfig {
+    /// Weight of the weighted KL term (5 in the ST paper's comparison).
+    pub beta: f64,
+    pub epsilon: f64,
+    pub step_size: f64,
+    pub steps: usize,
+}
+
+/// Collaborative examples alone (the ST paper's Eq. 5, method page §8):
+/// CE(f(x), y) + beta * KL(f(x'') || f(x)), x'' from sign-descent steps on CE.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollaborativeConfig {
+    pub beta: f64,
+    pub epsilon: f64,
+    pub step_size: f64,
+    pub steps: usize,
+}
+
+/// The methods AWP can wrap, tagged by `name`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum AwpInner {
+    Trades(TradesConfig),
+    St(StConfig),
+}
+
+/// Adversarial weight perturbation (Wu, Xia, Wang, NeurIPS 2020) around
+/// another method's loss: each step perturbs every weight matrix / conv
+/// kernel by gamma * ||w|| along its normalised loss gradient, takes the
+/// optimiser step at the perturbed weights, then removes the perturbation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwpConfig {
+    /// The wrapped method (its inner loop finds the points, its loss is perturbed).
+    pub inner: AwpInner,
+    /// Relative size of the weight perturbation (5e-3 in the TRADES-AWP code, 1e-2 in AT-AWP's).
+    pub gamma: f64,
+    /// Epochs trained with the inner method alone before AWP starts.
+    pub warmup: usize,
+}
+
 /// The training method, tagged by `name`. `natural` is plain cross-entropy
 /// training: the "normally trained" baseline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +136,10 @@ pub enum MethodConfig {
     St(StConfig),
     Natural {},
     PgdAt(PgdAtConfig),
+    Trades(TradesConfig),
+    Mart(MartConfig),
+    Collaborative(CollaborativeConfig),
+    Awp(AwpConfig),
 }
 
 impl MethodConfig {
@@ -81,6 +148,59 @@ impl MethodConfig {
             MethodConfig::St(_) => "st",
             MethodConfig::Natural {} => "natural",
             MethodConfig::PgdAt(_) => "pgd_at",
+            MethodConfig::Trades(_) => "trades",
+            MethodConfig::Mart(_) => "mart",
+            MethodConfig::Collaborative(_) => "collaborative",
+            MethodConfig::Awp(_) => "awp",
+        }
+    }
+
+    /// Range checks of the method's settings; `prefix` is the field path
+    /// of the method object ("method").
+    pub fn validate(&self, prefix: &str) -> Result<()> {
+        let beta = |beta: f64| {
+            check(
+                (0.0..=limits::MAX_BETA).contains(&beta),
+                &format!("{prefix}.beta"),
+                "expected a number in [0, 1000]",
+            )
+        };
+        match self {
+            MethodConfig::St(st) => {
+                check_ball(prefix, st.epsilon, st.step_size, st.steps)?;
+                beta(st.beta)
+            }
+            MethodConfig::Trades(c) => {
+                check_ball(prefix, c.epsilon, c.step_size, c.steps)?;
+                beta(c.beta)
+            }
+            MethodConfig::Mart(c) => {
+                check_ball(prefix, c.epsilon, c.step_size, c.steps)?;
+                beta(c.beta)
+            }
+            MethodConfig::Collaborative(c) => {
+                check_ball(prefix, c.epsilon, c.step_size, c.steps)?;
+                beta(c.beta)
+            }
+            MethodConfig::Awp(a) => {
+                let inner = match &a.inner {
+                    AwpInner::Trades(c) => MethodConfig::Trades(c.clone()),
+                    AwpInner::St(c) => MethodConfig::St(c.clone()),
+                };
+                inner.validate(&format!("{prefix}.inner"))?;
+                check(
+                    a.gamma.is_finite() && (0.0..=limits::MAX_AWP_GAMMA).contains(&a.gamma),
+                    &format!("{prefix}.gamma"),
+                    "expected a number in [0, 1] (a perturbation relative to each weight's norm)",
+                )?;
+                check(
+                    a.warmup <= limits::MAX_EPOCHS,
+                    &format!("{prefix}.warmup"),
+                    "expected an integer in [0, 100000]",
+                )
+            }
+            MethodConfig::PgdAt(p) => check_ball(prefix, p.epsilon, p.step_size, p.steps),
+            MethodConfig::Natural {} => Ok(()),
         }
     }
 }
@@ -231,6 +351,8 @@ pub mod limits {
     pub const MAX_WEIGHT_DECAY: f64 = 1.0;
     pub const MAX_GAMMA: f64 = 10.0;
     pub const MAX_BETA: f64 = 1_000.0;
+    /// AWP's gamma: a perturbation as large as the weight itself.
+    pub const MAX_AWP_GAMMA: f64 = 1.0;
     pub const MAX_CROP_PADDING: i64 = 64;
     pub const MAX_MILESTONES: usize = 100;
     pub const MAX_EVAL_SAMPLES: i64 = 10_000_000;
@@ -336,18 +458,7 @@ impl TrainConfig {
             "evalSchedule.lastEpochs",
             "expected an integer in [0, 100000]",
         )?;
-        match &self.method {
-            MethodConfig::St(st) => {
-                check_ball("method", st.epsilon, st.step_size, st.steps)?;
-                check(
-                    (0.0..=limits::MAX_BETA).contains(&st.beta),
-                    "method.beta",
-                    "expected a number in [0, 1000]",
-                )?;
-            }
-            MethodConfig::PgdAt(p) => check_ball("method", p.epsilon, p.step_size, p.steps)?,
-            MethodConfig::Natural {} => {}
-        }
+        self.method.validate("method")?;
         check(!self.out_dir.is_empty(), "outDir", "expected a folder path")?;
         let cores = available_cores();
         check(

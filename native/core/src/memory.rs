@@ -35,7 +35,9 @@ pub fn training_bytes(
     dataset_bytes: u64,
 ) -> u64 {
     let graphs: u64 = match cfg.method {
-        MethodConfig::St(_) => 3,
+        // Stacked branches of the outer loss (AWP: its inner method's).
+        MethodConfig::St(_) | MethodConfig::Trades(_) | MethodConfig::Awp(_) => 3,
+        MethodConfig::Mart(_) | MethodConfig::Collaborative(_) => 2,
         MethodConfig::PgdAt(_) | MethodConfig::Natural {} => 1,
     };
     let train_samples = graphs * cfg.batch_size as u64;

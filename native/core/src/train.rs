@@ -222,7 +222,7 @@ pub fn train(
     if let Some(path) = &cfg.init_checkpoint {
         checkpoint::load(&mut model.vs, Path::new(path), &cfg.model)?;
     }
-    let method = build_method(&cfg.method);
+    let mut method = build_method(&cfg.method, &model.vs);
     let o = &cfg.optimizer;
     let mut opt = Sgd::new(&model.vs, o);
     let resumed = match &cfg.resume {
@@ -312,6 +312,7 @@ pub fn train(
     'epochs: for epoch in start_epoch..=cfg.epochs {
         let lr = o.lr_at(epoch);
         opt.set_lr(lr);
+        method.begin_epoch(epoch);
         let epoch_start = Instant::now();
         let order = Tensor::randperm(n, (Kind::Int64, device));
         let mut sums = PartSums::default();
@@ -335,6 +336,7 @@ pub fn train(
             // Read before stepping so a diverged step never reaches the weights.
             let loss = out.loss.double_value(&[]);
             if !loss.is_finite() {
+                method.after_step();
                 return Err(CoreError::NonFiniteLoss {
                     epoch,
                     step,
@@ -342,6 +344,8 @@ pub fn train(
                 });
             }
             opt.backward_step(&out.loss);
+            // AWP removes its weight perturbation here, after the step.
+            method.after_step();
             loss_sum += loss * len as f64;
             sums.add(&out.parts, len as f64);
             correct += out.correct;

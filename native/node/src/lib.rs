@@ -240,3 +240,31 @@ fn evaluate_inner<'env>(
     runner::spawn_eval(job, deferred)?;
     Ok(promise)
 }
+
+/// The attack table of a checkpoint (`st_core::eval::evaluate_attacks`) on
+/// one split, on a native thread: events (JSON) as attacks and batches
+/// finish; resolves with the report as JSON, or with "null" when cancelled.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn evaluate_attacks<'env>(
+    env: &'env Env,
+    request_json: String,
+    data: Split,
+    shape: Vec<f64>,
+    on_event: ThreadsafeFunction<String, (), String, Status, false, false, 64>,
+    cancel: &CancelToken,
+) -> Result<Object<'env>> {
+    sync(|| {
+        let request: st_core::eval::EvalRequest = serde_json::from_str(&request_json)
+            .map_err(|e| to_js_error(CoreError::config("request", e.to_string())))?;
+        request.validate().map_err(to_js_error)?;
+        let job = runner::AttackEvalJob {
+            request,
+            images: data.images.to_vec(),
+            labels: data.labels.to_vec(),
+            shape: image_shape(&shape)?,
+        };
+        let (deferred, promise) = env.create_deferred()?;
+        runner::spawn_attack_eval(job, on_event, cancel.flag.clone(), deferred)?;
+        Ok(promise)
+    })
+}

@@ -155,3 +155,42 @@ pub fn spawn_eval(job: EvalJob, deferred: Deferred) -> Result<()> {
         Ok(serde_json::to_string(&result).expect("result serialises"))
     })
 }
+
+pub struct AttackEvalJob {
+    pub request: st_core::eval::EvalRequest,
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub shape: [i64; 3],
+}
+
+pub fn spawn_attack_eval(
+    job: AttackEvalJob,
+    on_event: EventCallback,
+    cancel: Arc<AtomicBool>,
+    deferred: Deferred,
+) -> Result<()> {
+    let guard = JobGuard::new(Some(&cancel));
+    spawn("st-native-attacks", deferred, guard, move || {
+        let mut emit = |event: st_core::eval::EvalEvent| {
+            if exit_guard::exiting() {
+                return;
+            }
+            // Batch ticks may be dropped when the queue is full; the rest wait.
+            let mode = match event {
+                st_core::eval::EvalEvent::Batch { .. } => ThreadsafeFunctionCallMode::NonBlocking,
+                _ => ThreadsafeFunctionCallMode::Blocking,
+            };
+            let json = serde_json::to_string(&event).expect("events serialise");
+            let _ = on_event.call(json, mode);
+        };
+        let report = st_core::eval::evaluate_attacks(
+            &job.request,
+            &job.images,
+            &job.labels,
+            job.shape,
+            &mut emit,
+            Some(&cancel),
+        )?;
+        Ok(serde_json::to_string(&report).expect("report serialises"))
+    })
+}

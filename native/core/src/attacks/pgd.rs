@@ -1,7 +1,15 @@
-//! L-inf PGD with sign-gradient steps; FGSM and CW-inf are configurations of it
+//! L-inf PGD with sign-gradient steps.
+//!
+//! `Pgd` is the attack of training (PGD-AT's inner maximisation) and of the
+//! per-epoch evaluation: final iterate, random draws from the generator as
+//! seeded by the caller. FGSM and CW-inf are configurations of it
 //! (`Pgd::fgsm`, `AttackLoss::CwMargin`).
+//!
+//! `Descent` is the evaluation's batched engine behind the `Attack` trait
+//! (`PgdAttack` here, `fgsm::Fgsm`, `cw::CwInf`): L-inf or L2 steps,
+//! restarts, and per point the strongest input seen (`Keep`).
 
-use super::project;
+use super::{project, Attack, AttackContext, Keep, Norm};
 use crate::models::{Classifier, Mode};
 use tch::{Kind, Tensor};
 
@@ -89,6 +97,161 @@ impl Pgd {
             );
         }
         x_adv
+    }
+}
+
+/// Per-sample objective the attack maximises: cross-entropy, or the CW
+/// margin (largest other logit minus the true logit).
+pub fn per_sample_loss(logits: &Tensor, y: &Tensor, loss: AttackLoss) -> Tensor {
+    match loss {
+        AttackLoss::CrossEntropy => logits.log_softmax(-1, None::<Kind>).nll_loss_nd::<Tensor>(
+            y,
+            None,
+            tch::Reduction::None,
+            -100,
+        ),
+        AttackLoss::CwMargin => {
+            let true_logit = logits.gather(1, &y.view([-1, 1]), false).squeeze_dim(1);
+            let onehot = y.one_hot(logits.size()[1]).to_kind(Kind::Bool);
+            let others = logits
+                .masked_fill(&onehot, f64::NEG_INFINITY)
+                .amax([1], false);
+            others - true_logit
+        }
+    }
+}
+
+/// Per point, the strongest input seen so far: misclassified beats
+/// correctly classified; between two of the same kind, the higher loss wins
+/// (a tie keeps the earlier one).
+pub struct Strongest {
+    pub x: Tensor,
+    pub wrong: Tensor,
+    pub loss: Tensor,
+}
+
+impl Strongest {
+    pub fn offer(slot: &mut Option<Strongest>, x: &Tensor, wrong: &Tensor, loss: &Tensor) {
+        match slot {
+            None => {
+                *slot = Some(Strongest {
+                    x: x.detach().copy(),
+                    wrong: wrong.shallow_clone(),
+                    loss: loss.detach().copy(),
+                })
+            }
+            Some(s) => {
+                let replace = wrong.logical_and(&s.wrong.logical_not()).logical_or(
+                    &wrong
+                        .eq_tensor(&s.wrong)
+                        .logical_and(&loss.detach().gt_tensor(&s.loss)),
+                );
+                let mut shape = vec![-1i64];
+                shape.extend(std::iter::repeat_n(1, x.dim() - 1));
+                s.x = x.detach().where_self(&replace.view(shape.as_slice()), &s.x);
+                s.wrong = wrong.logical_or(&s.wrong);
+                s.loss = loss.detach().where_self(&replace, &s.loss);
+            }
+        }
+    }
+}
+
+/// The evaluation's batched descent: `restarts` runs of `steps` ascent
+/// steps of size `step_size` in `norm` (from a uniform random start in the
+/// ball, or from x), projected onto the ball ∩ [0,1], the network in eval
+/// mode throughout. Restart `r` is seeded with `mix_seed(ctx.seed, r)`.
+#[derive(Debug, Clone)]
+pub struct Descent {
+    pub norm: Norm,
+    pub epsilon: f64,
+    pub step_size: f64,
+    pub steps: usize,
+    pub restarts: usize,
+    pub random_start: bool,
+    pub loss: AttackLoss,
+    pub keep: Keep,
+}
+
+impl Descent {
+    pub fn run(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+        let x = x.detach();
+        let mut best: Option<Strongest> = None;
+        for r in 0..self.restarts.max(1) {
+            if r > 0 && ctx.cancelled() {
+                break;
+            }
+            tch::manual_seed(super::mix_seed(ctx.seed, r as i64));
+            let mut x_adv = if self.random_start {
+                self.norm.random_start(&x, self.epsilon)
+            } else {
+                x.shallow_clone()
+            };
+            for t in 0..=self.steps {
+                let last = t == self.steps;
+                // Every iterate is forwarded the same way (with the input
+                // requiring grad), so a run with more steps sees exactly the
+                // logits a shorter run saw at the same iterate.
+                let xv = x_adv.detach().set_requires_grad(true);
+                let logits = net.forward(&xv, &Mode::Eval);
+                let per = per_sample_loss(&logits, y, self.loss);
+                if last || self.keep == Keep::Best {
+                    let wrong = logits.argmax(-1, false).ne_tensor(y);
+                    Strongest::offer(&mut best, &xv, &wrong, &per);
+                }
+                if last || ctx.cancelled() {
+                    break;
+                }
+                // Without a graph, libtorch's backward would crash the process.
+                assert!(
+                    per.requires_grad(),
+                    "the attack's loss has no gradient (grad mode is off)"
+                );
+                let grad = Tensor::run_backward(&[&per.sum(None::<Kind>)], &[&xv], false, false)
+                    .pop()
+                    .expect("one input");
+                x_adv = self.norm.project(
+                    &(xv.detach() + self.norm.ascent(&grad, self.step_size)),
+                    &x,
+                    self.epsilon,
+                );
+            }
+        }
+        best.map_or(x, |b| b.x)
+    }
+}
+
+/// PGD (Madry et al.) for evaluation: cross-entropy, random start, any
+/// steps, step size and restarts, L-inf or L2.
+#[derive(Debug, Clone)]
+pub struct PgdAttack {
+    pub norm: Norm,
+    pub epsilon: f64,
+    pub step_size: f64,
+    pub steps: usize,
+    pub restarts: usize,
+    pub random_start: bool,
+    pub keep: Keep,
+}
+
+impl Attack for PgdAttack {
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+    fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+        Descent {
+            norm: self.norm,
+            epsilon: self.epsilon,
+            step_size: self.step_size,
+            steps: self.steps,
+            restarts: self.restarts,
+            random_start: self.random_start,
+            loss: AttackLoss::CrossEntropy,
+            keep: self.keep,
+        }
+        .run(net, x, y, ctx)
     }
 }
 

@@ -15,6 +15,7 @@
 
 use crate::checkpoint::CheckpointInfo;
 use crate::config::{DeviceChoice, EvalConfig, TrainConfig};
+use crate::eval::{EvalEvent, EvalReport, EvalRequest};
 use crate::events::{EvalResult, Event, TrainSummary};
 use crate::models::ModelInfo;
 use std::collections::BTreeMap;
@@ -269,6 +270,10 @@ fn render(dir: &Path) -> BTreeMap<String, String> {
     r.visit::<EvalResult>();
     r.visit::<ModelInfo>();
     r.visit::<CheckpointInfo>();
+    // The attack evaluation (`eval::evaluate_attacks`).
+    r.visit::<EvalRequest>();
+    r.visit::<EvalEvent>();
+    r.visit::<EvalReport>();
     let mut index = format!("{NOTE}\n");
     for path in r.files.keys() {
         let name = path.trim_end_matches(".ts");

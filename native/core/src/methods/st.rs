@@ -24,7 +24,7 @@ pub const SLOT_COL: i64 = 1;
 pub const SLOT_ADV: i64 = 2;
 
 /// Scale of the two small Gaussian starts.
-const START_NOISE: f64 = 0.001;
+pub(crate) const START_NOISE: f64 = 0.001;
 
 pub struct SqueezeTraining {
     cfg: StConfig,

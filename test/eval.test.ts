@@ -1,0 +1,259 @@
+/**
+ * `st-native eval` and `evaluate({ attacks })`: the attack table of a run and
+ * of a checkpoint file (ours, or a PyTorch state dict), the worst case, the
+ * recorded settings, the files written, saved adversarial inputs, input
+ * normalisation, the errors that name what is wrong, progress events and
+ * cancellation.
+ */
+import test from 'ava';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import React from 'react';
+import { render } from 'ink-testing-library';
+import { evaluate, PAPER_ATTACKS, type EvalEvent, type Evaluation } from 'st-native';
+import { EvalStore, EvalView } from '../ts/cli/eval-view.js';
+import { parseNormalize, parseNumber } from '../ts/cli/eval.js';
+import { cli } from './helpers/cli.js';
+import { readSafetensors, writeSafetensors } from './helpers/safetensors.js';
+
+const runs = mkdtempSync(path.join(tmpdir(), 'st-eval-'));
+const runDir = path.join(runs, 'tiny');
+const checkpoint = path.join(runDir, 'checkpoints', 'best.safetensors');
+
+/** One quick natural run (1 epoch, 2,000 digits, 60 held out) for every test here. */
+test.before(() => {
+  const r = cli('train', '--json', '--preset', 'mnist-natural-quick', '--epochs', '1', '--device', 'cpu', '--runs-dir', runs, '--name', 'tiny',
+    '--set', 'dataset.trainSize=2000', '--set', 'dataset.testSize=60', '--set', 'eval.steps=2');
+  if (r.status !== 0) throw new Error(r.stderr);
+});
+
+function json(r: ReturnType<typeof cli>): Evaluation & Record<string, unknown> {
+  if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Evaluation & Record<string, unknown>;
+}
+
+/** A copy of our checkpoint as PyTorch's save_file writes it: the same tensors, no metadata. */
+function asPytorchFile(name: string, edit?: (st: ReturnType<typeof readSafetensors>) => void): string {
+  const st = readSafetensors(checkpoint);
+  edit?.(st);
+  const file = path.join(runs, name);
+  writeSafetensors(file, { metadata: undefined, tensors: st.tensors });
+  return file;
+}
+
+test.serial('eval of a run: the table with the run row, worst case, records, files and the old top-level fields', (t) => {
+  const e = json(cli('eval', runDir, '--json'));
+  t.deepEqual(e.attacks.map((a) => a.name), ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw']);
+  t.deepEqual(e.worstCase.over, ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw']);
+  for (const a of e.attacks) {
+    t.true(e.worstCase.accuracy <= a.accuracy, a.name);
+    t.is(a.samples, 60);
+    t.true(a.maxPerturbation <= (a.spec.kind === 'clean' ? 0 : 0.2) + 1e-6, `${a.name}: ${a.maxPerturbation}`);
+  }
+  const byName = Object.fromEntries(e.attacks.map((a) => [a.name, a]));
+  // The digits' radius is the run's (0.2, step 0.02); PGD-100 never beats PGD-20 from the same starts.
+  t.like(byName.pgd20!.spec, { kind: 'pgd', norm: 'linf', epsilon: 0.2, stepSize: 0.02, steps: 20, restarts: 1, randomStart: true, keep: 'best' });
+  t.like(byName.cw!.spec, { kind: 'cw', steps: 100 });
+  t.true(byName.pgd100!.accuracy <= byName.pgd20!.accuracy);
+  // Recorded: seed, images, checksum (the one the checkpoint carries), device, settings.
+  t.is(e.seed, 0);
+  t.is(e.samples, 60);
+  t.is(e.checkpointCrc32, readSafetensors(checkpoint).metadata!['st_native.crc32']!);
+  t.true(e.verified);
+  t.is(e.dataset, 'mnist-embedded');
+  // The run row reproduces the logged evaluation, and sits at the top level as before.
+  const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as { best: { cleanAcc: number; robustAcc: number; attack: string } };
+  t.like(e, { cleanAcc: summary.best.cleanAcc, robustAcc: summary.best.robustAcc, attack: summary.best.attack, epoch: 1 });
+  t.is(byName.run!.accuracy, summary.best.robustAcc);
+  // Written beside the run's checkpoints: the same JSON, and a Markdown table.
+  const written = JSON.parse(readFileSync(path.join(runDir, 'eval-best.json'), 'utf8')) as Evaluation;
+  t.deepEqual(written.attacks, e.attacks);
+  const md = readFileSync(path.join(runDir, 'eval-best.md'), 'utf8');
+  t.regex(md, /^\| attack \| accuracy \| correct \| settings \|$/m);
+  t.regex(md, /^\| pgd20 \| [\d.]+% \| \d+ \/ 60 \| PGD, L∞ eps 0\.2, step 0\.02, 20 steps, random start, strongest iterate \|$/m);
+  t.regex(md, /^\| \*\*worst case\*\* \| \*\*[\d.]+%\*\* \|/m);
+  t.regex(md, new RegExp(`crc32 ${e.checkpointCrc32}, verified, epoch 1`));
+});
+
+test.serial('eval of a PyTorch state dict: model and classes given, dataset inferred, checksum computed, unverified', (t) => {
+  const file = asPytorchFile('torch.safetensors');
+  const plain = cli('eval', file, '--attacks', 'clean,fgsm', '--n', '30', '--json');
+  t.is(plain.status, 2);
+  t.regex(plain.stderr, /model: .*torch\.safetensors does not say which model it holds/);
+  const e = json(cli('eval', file, '--model', 'small_cnn', '--classes', '10', '--attacks', 'clean,fgsm,pgd5x2,pgd5-l2', '--n', '30', '--eps', '0.1', '--seed', '7', '--json'));
+  t.false(e.verified);
+  t.is(e.epoch, null);
+  t.is(e.dataset, 'mnist-embedded');
+  t.is(e.seed, 7);
+  t.is(e.samples, 30);
+  t.is(e.checkpointCrc32, readSafetensors(checkpoint).metadata!['st_native.crc32']!);
+  t.like(e.attacks[2]!.spec, { kind: 'pgd', epsilon: 0.1, restarts: 2 });
+  // --eps alone scales the digits' default step (0.01 at 0.3) with it.
+  t.true(Math.abs((e.attacks[2]!.spec as { stepSize: number }).stepSize - 0.1 / 30) < 1e-12);
+  t.like(e.attacks[3]!.spec, { kind: 'pgd', norm: 'l2', epsilon: 2, stepSize: 0.5 });
+  t.true(e.attacks[3]!.maxPerturbation <= 2 + 1e-5);
+  t.deepEqual(e.files, { json: path.join(runs, 'torch.eval.json'), markdown: path.join(runs, 'torch.eval.md') });
+  t.true(existsSync(e.files!.markdown));
+  // Our own file says its model and classes.
+  const ours = json(cli('eval', checkpoint, '--attacks', 'clean', '--n', '10', '--no-write', '--json'));
+  t.true(ours.verified);
+  t.is(ours.files, null);
+  t.false(existsSync(path.join(runDir, 'checkpoints', 'best.eval.json')));
+});
+
+test.serial('a checkpoint of another shape fails naming the tensor and both shapes', (t) => {
+  const file = asPytorchFile('five-classes.safetensors', (st) => {
+    const w = st.tensors.get('classifier.fc3.weight')!;
+    st.tensors.set('classifier.fc3.weight', { dtype: 'F32', shape: [5, 200], data: w.data.subarray(0, 5 * 200 * 4) });
+    const b = st.tensors.get('classifier.fc3.bias')!;
+    st.tensors.set('classifier.fc3.bias', { dtype: 'F32', shape: [5], data: b.data.subarray(0, 5 * 4) });
+  });
+  const r = cli('eval', file, '--model', 'small_cnn', '--classes', '10', '--attacks', 'clean', '--json');
+  t.is(r.status, 1);
+  t.regex(r.stderr, /\[ERR_CHECKPOINT\].*tensor classifier\.fc3\.weight has shape \[5, 200\], model expects \[10, 200\]/);
+  const arch = cli('eval', file, '--model', 'wrn34_10', '--classes', '10', '--dataset', 'mnist-embedded', '--attacks', 'clean');
+  t.is(arch.status, 1);
+  t.regex(arch.stderr, /model wrn34_10 is built for inputs \[3, 32, 32\]/);
+});
+
+test.serial('bad attack lists and options are usage errors that say what is wrong', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--attacks', 'pgd20,pgd20'], /attacks\[1\]: "pgd20" is listed twice/],
+    [['--attacks', 'bim'], /unknown attack "bim"/],
+    [['--attacks', 'fgsmx3'], /FGSM has no random start/],
+    [['--attacks', 'cw-l2'], /unknown attack|CW-inf is an L-inf attack/],
+    [['--eps', 'lots'], /--eps: expected a number \(e\.g\. 0\.031 or 8\/255\)/],
+    [['--normalize', '0.5,0.5,0.5'], /--normalize: expected MEAN\/STD or an even number/],
+    [['--model', 'small_cnn'], /--model: a run folder's model, classes and dataset come from its config\.json/],
+    [['--n', '0'], /--n: expected an integer in \[1, 10000000\]/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli('eval', runDir, ...args);
+    t.is(r.status, 2, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+  }
+  const run = cli('eval', checkpoint, '--attacks', 'run');
+  t.is(run.status, 2);
+  t.regex(run.stderr, /run \(the run's own evaluation\) needs a run folder/);
+});
+
+test.serial('--save-adversarial writes float32 inputs in the eps-ball and [0,1], with labels and the per-point outcome', (t) => {
+  const file = path.join(runs, 'adv.safetensors');
+  const e = json(cli('eval', runDir, '--attacks', 'clean,fgsm,pgd10', '--n', '40', '--save-adversarial', file, '--json'));
+  t.is(e.adversarialFile, file);
+  const st = readSafetensors(file);
+  t.is(st.metadata!['st_native.kind'], 'adversarial_examples');
+  const f32 = (n: string) => {
+    const d = st.tensors.get(n)!;
+    t.is(d.dtype, 'F32', n);
+    return new Float32Array(d.data.buffer, d.data.byteOffset, d.data.length / 4);
+  };
+  const x = f32('images');
+  t.deepEqual(st.tensors.get('images')!.shape, [40, 1, 28, 28]);
+  t.deepEqual(st.tensors.get('labels')!.shape, [40]);
+  for (const name of ['fgsm', 'pgd10']) {
+    const adv = f32(`adversarial.${name}`);
+    let worst = 0;
+    let inBox = true;
+    for (let i = 0; i < adv.length; i++) {
+      worst = Math.max(worst, Math.abs(adv[i]! - x[i]!));
+      inBox &&= adv[i]! >= 0 && adv[i]! <= 1;
+    }
+    t.true(inBox, name);
+    t.true(worst <= 0.2 + 1e-6 && worst > 0.1, `${name}: ${worst}`);
+    const correct = st.tensors.get(`correct.${name}`)!.data;
+    t.is(correct.reduce((a, b) => a + b, 0), e.attacks.find((a) => a.name === name)!.correct);
+  }
+  const worstCase = st.tensors.get('correct.worst_case')!.data;
+  t.is(worstCase.reduce((a, b) => a + b, 0), e.worstCase.correct);
+  t.false(st.tensors.has('adversarial.clean'));
+});
+
+test.serial('--normalize folds mean/std in front of the model', (t) => {
+  const base = ['--attacks', 'clean,fgsm', '--n', '40', '--no-write', '--json'];
+  const none = json(cli('eval', checkpoint, ...base));
+  const identity = json(cli('eval', checkpoint, ...base, '--normalize', '0/1'));
+  t.deepEqual(identity.normalize, { mean: [0], std: [1] });
+  t.deepEqual(
+    identity.attacks.map((a) => a.correct),
+    none.attacks.map((a) => a.correct),
+  );
+  // A model that never saw normalised inputs is wrong on them: the mismatch shows.
+  const wrong = json(cli('eval', checkpoint, ...base, '--normalize', '0.5,0.05'));
+  t.deepEqual(wrong.normalize, { mean: [0.5], std: [0.05] });
+  t.true(wrong.cleanAccuracy < none.cleanAccuracy - 0.3, `${wrong.cleanAccuracy} vs ${none.cleanAccuracy}`);
+});
+
+test.serial('without a TTY: plain progress lines, then the table', (t) => {
+  const r = cli('eval', runDir, '--attacks', 'clean,fgsm', '--n', '20', '--no-write');
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^eval: 20 images, clean, fgsm; batch \d+, cpu/m);
+  t.regex(r.stdout, /^fgsm: +[\d.]+% \(\d+\/20\) in \d\d:\d\d$/m);
+  t.regex(r.stdout, /^worst case +[\d.]+% +\d+\/20 +\(robust to clean and every attack\)$/m);
+  t.regex(r.stdout, /^seed 0, 20 mnist-embedded test images, checkpoint crc32 [0-9a-f]{8}/m);
+});
+
+test.serial('the API: the same options, progress events in order, cancellation', async (t) => {
+  const events: EvalEvent[] = [];
+  const e = await evaluate({ runDir, attacks: ['clean', 'pgd5'], n: 40, batchSize: 10, write: false, onEvent: (ev) => void events.push(ev) });
+  t.is(events[0]!.type, 'start');
+  t.deepEqual(
+    events.filter((ev) => ev.type === 'attack').map((ev) => (ev as { name: string }).name),
+    ['clean', 'pgd5'],
+  );
+  const batches = events.filter((ev) => ev.type === 'batch') as Extract<EvalEvent, { type: 'batch' }>[];
+  t.deepEqual(batches.filter((b) => b.attack === 'pgd5').map((b) => b.done), [10, 20, 30, 40]);
+  t.is(e.attacks[1]!.correct, batches.at(-1)!.correct);
+  t.deepEqual(
+    [...PAPER_ATTACKS],
+    ['clean', 'fgsm', 'pgd20', 'pgd100', 'cw'],
+  );
+
+  // Aborting stops between batches and rejects with the signal's reason; nothing is written.
+  const ac = new AbortController();
+  const stem = path.join(runDir, 'eval-last');
+  const aborted = evaluate({ runDir, checkpoint: 'last', attacks: ['pgd20'], n: 60, batchSize: 5, onEvent: (ev) => ev.type === 'batch' && ac.abort(), signal: ac.signal });
+  await t.throwsAsync(aborted, { any: true, name: 'AbortError' });
+  t.false(existsSync(`${stem}.json`));
+  // Already aborted: rejects at once.
+  await t.throwsAsync(evaluate({ runDir, attacks: ['clean'], signal: AbortSignal.abort() }), { any: true, name: 'AbortError' });
+  // Options are checked up front, named from `options`.
+  await t.throwsAsync(evaluate({ runDir, attacks: [] } as never), { message: /options\.attacks/ });
+  await t.throwsAsync(evaluate({ runDir, attacks: ['clean'], epsilon: 2 } as never), { message: /options\.epsilon/ });
+  // A copy elsewhere of a run's checkpoint evaluates as a file (with its dataset inferred).
+  const copy = path.join(runs, 'copy.safetensors');
+  copyFileSync(checkpoint, copy);
+  const f = await evaluate({ file: copy, attacks: ['clean'], n: 10, write: false });
+  t.like(f, { target: { kind: 'file' }, dataset: 'mnist-embedded', verified: true, samples: 10, model: 'small_cnn' });
+});
+
+test('the terminal view: waiting, a progress bar with accuracy so far, results and notices', async (t) => {
+  const frameSettles = () => new Promise((resolve) => setTimeout(resolve, 50));
+  const store = new EvalStore();
+  const { lastFrame, unmount } = render(React.createElement(EvalView, { store }));
+  t.teardown(unmount);
+  const spec = { kind: 'pgd', name: 'pgd20', norm: 'linf', epsilon: 0.03, stepSize: 0.008, steps: 20, restarts: 1, randomStart: true, keep: 'best' } as const;
+  store.push({ type: 'start', attacks: ['clean', 'pgd20'], samples: 100, batchSize: 50, device: 'cpu (2 threads)', checkpointCrc32: '0badf00d', verified: true });
+  store.push({ type: 'attack', name: 'clean', spec: { kind: 'clean', name: 'clean' }, accuracy: 0.9, correct: 90, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0, seconds: 1 });
+  store.push({ type: 'batch', attack: 'pgd20', index: 1, done: 50, total: 100, correct: 20 });
+  store.push({ type: 'notice', message: 'pgd20: out of memory at batch size 100; running it again at batch size 50' });
+  await frameSettles();
+  const frame = lastFrame()!;
+  t.regex(frame, /100 images · cpu \(2 threads\) · checkpoint crc32 0badf00d/);
+  t.regex(frame, /clean\s+90\.0% \(90\/100\) in 00:01/);
+  t.regex(frame, /pgd20\s+█+░+ 50\/100 · 40\.0% so far/);
+  t.regex(frame, /note: pgd20: out of memory at batch size 100/);
+  store.push({ type: 'attack', name: 'pgd20', spec, accuracy: 0.35, correct: 35, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0.03, seconds: 61 });
+  await frameSettles();
+  t.regex(lastFrame()!, /pgd20\s+35\.0% \(35\/100\) in 01:01/);
+});
+
+test('radii and normalisation as users write them', (t) => {
+  t.is(parseNumber('eps', '8/255'), 8 / 255);
+  t.is(parseNumber('eps', '0.3'), 0.3);
+  t.deepEqual(parseNormalize('0.4914,0.4822,0.4465/0.2471,0.2435,0.2616'), { mean: [0.4914, 0.4822, 0.4465], std: [0.2471, 0.2435, 0.2616] });
+  t.deepEqual(parseNormalize('0.5,0.25'), { mean: [0.5], std: [0.25] });
+  t.deepEqual(parseNormalize('1,2,3,4,5,6'), { mean: [1, 2, 3], std: [4, 5, 6] });
+  t.throws(() => parseNormalize('0.5/0'), { message: /every std must be > 0/ });
+});

@@ -1,0 +1,256 @@
+/**
+ * `st-native eval`: the attack table of a run's checkpoint or of any
+ * checkpoint file (PyTorch state dicts of registered models included), with
+ * the per-point worst case; plain progress lines without a TTY, a live view
+ * on one, or one JSON object with --json.
+ */
+import { statSync } from 'node:fs';
+import React from 'react';
+import { render } from 'ink';
+import { parseSetArgument } from '../config/resolve.js';
+import {
+  evaluateAttacks,
+  PAPER_ATTACKS,
+  RUN_ATTACKS,
+  type AttackEvaluateOptions,
+  type Evaluation,
+} from '../experiment/evaluate.js';
+import type { EvalEvent, ModelName, NativeEvalConfig, Normalization } from '../native-types.js';
+import { duration, pct } from '../tui/format.js';
+import { EvalStore, EvalView } from './eval-view.js';
+import { EXIT, UsageError } from './errors.js';
+
+export interface EvalIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  tty: boolean;
+  outputClosed?: AbortSignal;
+}
+
+export type EvalValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** The options `eval` takes (node:util parseArgs form). */
+export const evalOptions = {
+  checkpoint: { type: 'string' },
+  attacks: { type: 'string' },
+  n: { type: 'string' },
+  batch: { type: 'string' },
+  eps: { type: 'string' },
+  step: { type: 'string' },
+  'eps-l2': { type: 'string' },
+  seed: { type: 'string' },
+  model: { type: 'string' },
+  classes: { type: 'string' },
+  dataset: { type: 'string' },
+  'data-dir': { type: 'string' },
+  normalize: { type: 'string' },
+  'final-iterate': { type: 'boolean' },
+  'save-adversarial': { type: 'string' },
+  'no-write': { type: 'boolean' },
+  set: { type: 'string', multiple: true },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** A number as users write radii: 0.031, 8/255, 2e-3. */
+export function parseNumber(option: string, text: string): number {
+  const m = /^\s*([^/]+?)\s*(?:\/\s*([^/]+?)\s*)?$/.exec(text);
+  const value = m ? (m[2] === undefined ? Number(m[1]) : Number(m[1]) / Number(m[2])) : NaN;
+  if (!Number.isFinite(value)) throw new UsageError(`--${option}: expected a number (e.g. 0.031 or 8/255), got "${text}"`);
+  return value;
+}
+
+function parseInteger(option: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${option}: expected an integer in [${min}, ${max}], got "${text}"`);
+  }
+  return value;
+}
+
+/**
+ * `--normalize`: `MEAN/STD` with per-channel lists (0.4914,0.4822,0.4465/0.2471,0.2435,0.2616),
+ * or a flat list of 2 (one mean, one std) or 2C values (C means, then C stds).
+ */
+export function parseNormalize(text: string): Normalization {
+  const list = (s: string) => s.split(',').map((v) => parseNumber('normalize', v));
+  let mean: number[];
+  let std: number[];
+  if (text.includes('/') && text.split('/').length === 2) {
+    const [m, s] = text.split('/');
+    [mean, std] = [list(m!), list(s!)];
+  } else {
+    const all = list(text);
+    if (all.length % 2 !== 0) throw new UsageError(`--normalize: expected MEAN/STD or an even number of values (means, then stds), got "${text}"`);
+    [mean, std] = [all.slice(0, all.length / 2), all.slice(all.length / 2)];
+  }
+  if (std.some((s) => !(s > 0))) throw new UsageError(`--normalize: every std must be > 0, got "${text}"`);
+  return { mean, std };
+}
+
+/** The API options the command line describes. */
+export function evalArguments(values: EvalValues, positionals: string[]): AttackEvaluateOptions {
+  if (positionals.length !== 1) throw new UsageError('eval needs exactly one run folder or checkpoint file');
+  const target = positionals[0]!;
+  let isDir: boolean;
+  try {
+    isDir = statSync(target).isDirectory();
+  } catch {
+    throw new UsageError(`${target}: no such run folder or checkpoint file`);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const which = str('checkpoint');
+  if (which !== undefined && !['best', 'last', 'interrupted'].includes(which)) {
+    throw new UsageError(`--checkpoint: expected best, last or interrupted, got "${which}"`);
+  }
+  if (!isDir && which !== undefined) throw new UsageError('--checkpoint picks a checkpoint of a run folder; give the file itself instead');
+  const device = str('device');
+  if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu or cuda, got "${device}"`);
+  const evalOverrides: Partial<NativeEvalConfig> = {};
+  for (const s of (values.set as string[] | undefined) ?? []) {
+    const o = parseSetArgument(s) as { eval?: Partial<NativeEvalConfig> };
+    if (!o.eval || Object.keys(o).length !== 1) throw new UsageError(`--set: eval accepts only eval.* keys, got "${s}"`);
+    Object.assign(evalOverrides, o.eval);
+  }
+  if (!isDir && Object.keys(evalOverrides).length > 0) throw new UsageError("--set eval.*: the run's evaluation settings need a run folder");
+  if (isDir) {
+    for (const k of ['model', 'classes', 'dataset']) {
+      if (values[k] !== undefined) throw new UsageError(`--${k}: a run folder's model, classes and dataset come from its config.json`);
+    }
+  }
+  const attacks = str('attacks')
+    ?.split(',')
+    .map((a) => a.trim())
+    .filter((a) => a.length > 0) ?? (isDir ? [...RUN_ATTACKS] : [...PAPER_ATTACKS]);
+  if (attacks.length === 0) throw new UsageError('--attacks: expected a comma-separated list, e.g. clean,fgsm,pgd20,pgd100,cw');
+  const num = (k: string) => (str(k) === undefined ? undefined : parseNumber(k, str(k)!));
+  const int = (k: string, min: number, max: number) => (str(k) === undefined ? undefined : parseInteger(k, str(k)!, min, max));
+  const options: AttackEvaluateOptions = {
+    ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as 'best' | 'last' | 'interrupted' } : { file: target }),
+    attacks,
+    ...(str('model') !== undefined ? { model: str('model') as ModelName } : {}),
+    ...(str('classes') !== undefined ? { numClasses: int('classes', 2, 100_000) } : {}),
+    ...(str('dataset') !== undefined ? { dataset: str('dataset') } : {}),
+    ...(str('data-dir') !== undefined ? { dataDir: str('data-dir') } : {}),
+    ...(str('n') !== undefined ? { n: int('n', 1, 10_000_000) } : {}),
+    ...(str('batch') !== undefined ? { batchSize: int('batch', 1, 65_536) } : {}),
+    ...(str('eps') !== undefined ? { epsilon: num('eps') } : {}),
+    ...(str('step') !== undefined ? { stepSize: num('step') } : {}),
+    ...(str('eps-l2') !== undefined ? { epsilonL2: num('eps-l2') } : {}),
+    ...(str('seed') !== undefined ? { seed: int('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) } : {}),
+    ...(str('normalize') !== undefined ? { normalize: parseNormalize(str('normalize')!) } : {}),
+    ...(values['final-iterate'] ? { finalIterate: true } : {}),
+    ...(str('save-adversarial') !== undefined ? { saveAdversarial: str('save-adversarial') } : {}),
+    ...(values['no-write'] ? { write: false } : {}),
+    ...(Object.keys(evalOverrides).length > 0 ? { eval: evalOverrides } : {}),
+    ...(device !== undefined ? { device: device as 'auto' | 'cpu' | 'cuda' } : {}),
+  };
+  return options;
+}
+
+/**
+ * The JSON `--json` prints: the evaluation, with the run's own evaluation
+ * also at the top level (`cleanAcc`, `robustAcc`, `attack`, `epoch`) as
+ * `eval` printed before the attack table existed.
+ */
+export function jsonOutput(e: Evaluation): Record<string, unknown> {
+  const legacy = e.run ? { cleanAcc: e.run.cleanAcc, robustAcc: e.run.robustAcc, attack: e.run.attack, epoch: e.run.epoch } : {};
+  return { ...e, ...legacy };
+}
+
+/** Plain progress lines: one per attack, a batch line at most every few seconds, notices. */
+export class PlainEvalPrinter {
+  private lastBatchLine = 0;
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly batchIntervalMs = 5000,
+  ) {}
+
+  push(e: EvalEvent): void {
+    switch (e.type) {
+      case 'start':
+        this.write(`eval: ${e.samples} images, ${e.attacks.join(', ')}; batch ${e.batchSize}, ${e.device}; checkpoint crc32 ${e.checkpointCrc32}${e.verified ? '' : ' (unverified: not written by st-native)'}`);
+        break;
+      case 'batch': {
+        const now = Date.now();
+        if (now - this.lastBatchLine < this.batchIntervalMs || e.done === e.total) return;
+        this.lastBatchLine = now;
+        this.write(`${e.attack}: ${e.done}/${e.total} images, ${pct(e.correct / e.done).trim()} so far`);
+        break;
+      }
+      case 'attack':
+        this.write(`${e.name}: ${pct(e.accuracy).trim()} (${e.correct}/${e.samples}) in ${duration(e.seconds)}`);
+        break;
+      case 'notice':
+        this.write(`note: ${e.message}`);
+        break;
+    }
+  }
+}
+
+/** The table as text for the terminal. */
+export function tableText(e: Evaluation): string {
+  const width = Math.max(10, ...e.attacks.map((a) => a.name.length));
+  const lines = e.attacks.map((a) => `${a.name.padEnd(width)} ${pct(a.accuracy)}  ${String(a.correct).padStart(6)}/${a.samples}`);
+  lines.push(`${'worst case'.padEnd(width)} ${pct(e.worstCase.accuracy)}  ${String(e.worstCase.correct).padStart(6)}/${e.samples}  (robust to clean and every attack)`);
+  if (e.run) lines.push(`run's evaluation: clean ${pct(e.run.cleanAcc).trim()}, ${e.run.attack} ${pct(e.run.robustAcc).trim()} (epoch ${e.run.epoch})`);
+  lines.push(`seed ${e.seed}, ${e.samples} ${e.dataset} test images, checkpoint crc32 ${e.checkpointCrc32}${e.verified ? '' : ' (unverified)'}, ${e.device}, ${duration(e.seconds)}`);
+  for (const n of e.notices) lines.push(`note: ${n}`);
+  if (e.adversarialFile) lines.push(`adversarial inputs: ${e.adversarialFile}`);
+  if (e.files) lines.push(`written: ${e.files.json} and ${e.files.markdown}`);
+  return lines.join('\n');
+}
+
+export async function evalCommand(values: EvalValues, positionals: string[], io: EvalIo): Promise<number> {
+  const options = evalArguments(values, positionals);
+  const controller = new AbortController();
+  // Ctrl-C (or SIGTERM) stops between batches and writes nothing; a second one quits at once.
+  let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;
+  const exitFor = (s: 'SIGINT' | 'SIGTERM') => (s === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (stoppedBy !== null) process.exit(exitFor(signal));
+    stoppedBy = signal;
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const onOutputClosed = () => controller.abort();
+  io.outputClosed?.addEventListener('abort', onOutputClosed, { once: true });
+  let onEvent: (e: EvalEvent) => void = () => undefined;
+  let finish = () => {};
+  if (!values.json && io.tty) {
+    const store = new EvalStore();
+    const ink = render(React.createElement(EvalView, { store }), { exitOnCtrlC: false, patchConsole: false });
+    onEvent = (e) => store.push(e);
+    let finished = false;
+    finish = () => {
+      if (finished) return;
+      finished = true;
+      ink.unmount();
+    };
+  } else if (!values.json) {
+    const printer = new PlainEvalPrinter(io.out);
+    onEvent = (e) => printer.push(e);
+  }
+  let evaluation: Evaluation;
+  try {
+    evaluation = await evaluateAttacks({ ...options, onEvent, signal: controller.signal });
+  } catch (e) {
+    if (controller.signal.aborted) {
+      finish();
+      if (stoppedBy === null) return EXIT.pipeClosed;
+      io.err(`${stoppedBy === 'SIGINT' ? 'Ctrl-C' : stoppedBy}: evaluation stopped, nothing written`);
+      return exitFor(stoppedBy);
+    }
+    throw e;
+  } finally {
+    finish();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    io.outputClosed?.removeEventListener('abort', onOutputClosed);
+  }
+  if (values.json) io.out(JSON.stringify(jsonOutput(evaluation)));
+  else io.out(tableText(evaluation));
+  return EXIT.ok;
+}
+
