@@ -6,6 +6,7 @@
  * a `code`.
  */
 import { isMainThread } from 'node:worker_threads';
+import { EventRelay } from './event-relay.js';
 import { loadAddon, NativeError, type Loaded } from './native-loader.js';
 import type { LibtorchFound } from './runtime/libtorch.js';
 import type {
@@ -124,9 +125,6 @@ export function nativeStatus(): NativeStatus {
   }
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
   return {
@@ -141,52 +139,20 @@ function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
       const onAbort = () => token.cancel();
       if (signal?.aborted) token.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
-      // A throwing event handler must not crash the process from inside a
-      // native callback, and an async one that rejects must not become an
-      // unhandled rejection while training goes on: either way training
-      // stops and the run rejects with the handler's error.
-      let handlerFailed = false;
-      let handlerError: unknown;
-      const fail = (e: unknown) => {
-        if (handlerFailed) return;
-        handlerFailed = true;
-        handlerError = e;
-        token.cancel();
-      };
-      const pending = new Set<PromiseLike<unknown>>();
-      const deliver = (json: string) => {
-        if (handlerFailed) return;
-        try {
-          const result: unknown = onEvent(JSON.parse(json) as TrainEvent);
-          if (isThenable(result)) {
-            const tracked: Promise<void> = Promise.resolve(result).then(
-              () => {
-                pending.delete(tracked);
-              },
-              (e: unknown) => {
-                pending.delete(tracked);
-                fail(e);
-              },
-            );
-            pending.add(tracked);
-          }
-        } catch (e) {
-          fail(e);
-        }
-      };
+      const relay = new EventRelay<TrainEvent>(onEvent, () => token.cancel());
       try {
         const summary = await raw.train(
           JSON.stringify(config),
           { train: data.train, test: data.test, validation: data.validation, channels: data.channels, height: data.height, width: data.width },
-          deliver,
+          relay.deliver,
           token,
         );
         // Handlers still running decide too: a late rejection fails the run.
-        await Promise.all([...pending]);
-        if (handlerFailed) throw handlerError;
+        await relay.settle();
+        if (relay.handlerFailed) throw relay.handlerError;
         return JSON.parse(summary) as TrainSummary;
       } catch (e) {
-        throw handlerFailed ? handlerError : toNativeError(e);
+        throw relay.handlerFailed ? relay.handlerError : toNativeError(e);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -217,51 +183,23 @@ function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
       const onAbort = () => token.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       // As for train: a handler that throws (or rejects) stops the evaluation
-      // and becomes its error, never an uncaught exception in a callback.
-      let handlerFailed = false;
-      let handlerError: unknown;
-      const pending = new Set<PromiseLike<unknown>>();
-      const fail = (e: unknown) => {
-        if (handlerFailed) return;
-        handlerFailed = true;
-        handlerError = e;
-        token.cancel();
-      };
-      const deliver = (json: string) => {
-        if (handlerFailed) return;
-        try {
-          const result: unknown = onEvent(JSON.parse(json) as EvalEvent);
-          if (isThenable(result)) {
-            const tracked: Promise<void> = Promise.resolve(result).then(
-              () => {
-                pending.delete(tracked);
-              },
-              (e: unknown) => {
-                pending.delete(tracked);
-                fail(e);
-              },
-            );
-            pending.add(tracked);
-          }
-        } catch (e) {
-          fail(e);
-        }
-      };
+      // and becomes its error.
+      const relay = new EventRelay<EvalEvent>(onEvent, () => token.cancel());
       try {
         const json = await raw.evaluateAttacks(
           JSON.stringify(request),
           { images: data.images, labels: data.labels },
           [data.channels, data.height, data.width],
-          deliver,
+          relay.deliver,
           token,
         );
-        await Promise.all([...pending]);
-        if (handlerFailed) throw handlerError;
+        await relay.settle();
+        if (relay.handlerFailed) throw relay.handlerError;
         const report = JSON.parse(json) as EvalReport | null;
         if (report === null) throw signal ? abortReason(signal) : new NativeError('ERR_CANCELLED', 'the evaluation was cancelled');
         return report;
       } catch (e) {
-        throw handlerFailed ? handlerError : e instanceof NativeError || (signal?.aborted && e === signal.reason) ? e : toNativeError(e);
+        throw relay.handlerFailed ? relay.handlerError : e instanceof NativeError || (signal?.aborted && e === signal.reason) ? e : toNativeError(e);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
