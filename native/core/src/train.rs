@@ -165,9 +165,11 @@ fn training_seed(seed: i64, epoch: usize) -> i64 {
     eval_seed(seed, epoch).wrapping_add(1 << 40)
 }
 
+/// Model selection as the authors' code does it (`robust_accuracy >=
+/// best_robust_acc`): a tie goes to the later epoch.
 fn better(candidate: &EvalResult, best: &Option<EvalResult>) -> bool {
     best.as_ref()
-        .is_none_or(|b| candidate.robust_acc > b.robust_acc)
+        .is_none_or(|b| candidate.robust_acc >= b.robust_acc)
 }
 
 /// Runs a whole training job. Returns the summary (also emitted as `Done`);
