@@ -190,55 +190,29 @@ pub fn evaluate<'env>(
     seed: f64,
     epoch: f64,
 ) -> Result<Object<'env>> {
+    // One closure: the whole body runs under the panic guard.
     sync(|| {
-        evaluate_inner(
-            env,
+        let eval_cfg: EvalConfig = serde_json::from_str(&eval_config_json)
+            .map_err(|e| to_js_error(CoreError::config("eval", e.to_string())))?;
+        let device: DeviceChoice = serde_json::from_value(serde_json::Value::String(device))
+            .map_err(|e| to_js_error(CoreError::config("device", e.to_string())))?;
+        let job = runner::EvalJob {
             checkpoint,
             model,
-            num_classes,
-            data,
-            shape,
-            eval_config_json,
+            num_classes: int_arg("numClasses", num_classes, 2, MAX_CLASSES)?,
+            images: data.images.to_vec(),
+            labels: data.labels.to_vec(),
+            shape: image_shape(&shape)?,
+            eval: eval_cfg,
             device,
-            seed,
-            epoch,
-        )
+            // JS numbers are exact integers up to 2^53.
+            seed: int_arg("seed", seed, -(1 << 53), 1 << 53)?,
+            epoch: int_arg("epoch", epoch, 0, 1 << 32)? as usize,
+        };
+        let (deferred, promise) = env.create_deferred()?;
+        runner::spawn_eval(job, deferred)?;
+        Ok(promise)
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn evaluate_inner<'env>(
-    env: &'env Env,
-    checkpoint: String,
-    model: String,
-    num_classes: f64,
-    data: Split,
-    shape: Vec<f64>,
-    eval_config_json: String,
-    device: String,
-    seed: f64,
-    epoch: f64,
-) -> Result<Object<'env>> {
-    let eval_cfg: EvalConfig = serde_json::from_str(&eval_config_json)
-        .map_err(|e| to_js_error(CoreError::config("eval", e.to_string())))?;
-    let device: DeviceChoice = serde_json::from_value(serde_json::Value::String(device))
-        .map_err(|e| to_js_error(CoreError::config("device", e.to_string())))?;
-    let job = runner::EvalJob {
-        checkpoint,
-        model,
-        num_classes: int_arg("numClasses", num_classes, 2, MAX_CLASSES)?,
-        images: data.images.to_vec(),
-        labels: data.labels.to_vec(),
-        shape: image_shape(&shape)?,
-        eval: eval_cfg,
-        device,
-        // JS numbers are exact integers up to 2^53.
-        seed: int_arg("seed", seed, -(1 << 53), 1 << 53)?,
-        epoch: int_arg("epoch", epoch, 0, 1 << 32)? as usize,
-    };
-    let (deferred, promise) = env.create_deferred()?;
-    runner::spawn_eval(job, deferred)?;
-    Ok(promise)
 }
 
 /// The attack table of a checkpoint (`st_core::eval::evaluate_attacks`) on
