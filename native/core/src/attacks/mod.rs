@@ -16,9 +16,12 @@
 //! `Pgd` (in `pgd`) is the training-time and per-epoch attack: the methods
 //! and the per-epoch evaluation use it, unchanged.
 
+pub mod apgd;
 pub mod cw;
+pub mod fab;
 pub mod fgsm;
 pub mod pgd;
+pub mod square;
 
 use crate::error::{CoreError, Result};
 use crate::models::Classifier;
