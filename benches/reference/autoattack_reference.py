@@ -1,0 +1,120 @@
+"""AutoAttack components of torchattacks 3.5.1 (Kim, 2020; a port of Croce &
+Hein's official code) on the same model and images as st-native's
+`aa_component` example, configured to AutoAttack's standard settings.
+
+    python autoattack_reference.py CHECKPOINT IMAGES COMPONENT [--eps 0.3]
+        [--n 500] [--seed 0] [--steps 100] [--queries 5000] [--norm Linf|L2]
+        [--threads 0] [--model small_cnn] [--classes 10]
+
+COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square | aa
+
+Prints one JSON line: accuracy over all n images after the attack (a point
+is correct only if classified correctly clean and after the attack), the
+time, the largest perturbation; for `aa` also the accuracy after each stage.
+
+torchattacks' defaults are not AutoAttack's: its APGD, APGDT and FAB run 10
+iterations unless told otherwise, and its own AutoAttack class builds them
+with those defaults. So every setting is passed here explicitly: 100
+iterations, 1 restart, 9 target classes (APGD-T, FAB-T), 5000 Square
+queries, and `aa` runs the four in sequence, each on the points still robust
+(the standard version; torchattacks' MultiAttack also attacks the points
+that are wrong clean, which changes no accuracy).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import build  # noqa: E402
+
+
+def components(torchattacks, model, a, seed):
+    common = dict(norm=a.norm, eps=a.eps, seed=seed)
+    return {
+        "apgd-ce": lambda: torchattacks.APGD(model, steps=a.steps, n_restarts=1, loss="ce", **common),
+        "apgd-dlr": lambda: torchattacks.APGD(model, steps=a.steps, n_restarts=1, loss="dlr", **common),
+        "apgd-t": lambda: torchattacks.APGDT(model, steps=a.steps, n_restarts=1, n_classes=a.classes, **common),
+        "fab-t": lambda: torchattacks.FAB(
+            model, steps=a.steps, n_restarts=1, multi_targeted=True, n_classes=a.classes, **common
+        ),
+        "square": lambda: torchattacks.Square(model, n_queries=a.queries, n_restarts=1, **common),
+    }
+
+
+def predict(model, x, batch=500):
+    with torch.no_grad():
+        return torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
+
+
+def distance(norm, x_adv, x):
+    d = (x_adv - x).reshape(len(x), -1)
+    return (d.abs().amax(1) if norm == "Linf" else d.norm(dim=1)).max().item() if len(x) else 0.0
+
+
+def main():
+    import torchattacks
+
+    p = argparse.ArgumentParser()
+    p.add_argument("checkpoint")
+    p.add_argument("images")
+    p.add_argument("component")
+    p.add_argument("--eps", type=float, default=0.3)
+    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--queries", type=int, default=5000)
+    p.add_argument("--norm", default="Linf", choices=["Linf", "L2"])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--model", default="small_cnn")
+    p.add_argument("--classes", type=int, default=10)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    model = build(a.model, a.classes)
+    model.load_state_dict(load_file(a.checkpoint))
+    model.eval()
+    data = load_file(a.images)
+    x, y = data["images"].float()[: a.n], data["labels"].long()[: a.n]
+    n = len(y)
+    clean = predict(model, x) == y
+    made = components(torchattacks, model, a, a.seed)
+    stages = ["apgd-ce", "apgd-t", "fab-t", "square"] if a.component == "aa" else [a.component]
+
+    started = time.perf_counter()
+    robust = clean.clone()
+    worst = 0.0
+    after = {}
+    for name in stages:
+        idx = robust.nonzero().flatten()
+        if len(idx):
+            xs, ys = x[idx], y[idx]
+            adv = made[name]()(xs, ys)
+            worst = max(worst, distance(a.norm, adv, xs))
+            robust[idx] = predict(model, adv) == ys
+        after[name] = robust.sum().item() / n
+    seconds = time.perf_counter() - started
+    out = {
+        "impl": "torchattacks",
+        "component": a.component,
+        "eps": a.eps,
+        "n": n,
+        "seed": a.seed,
+        "clean": clean.sum().item() / n,
+        "accuracy": robust.sum().item() / n,
+        "seconds": seconds,
+        "maxPerturbation": worst,
+        "threads": torch.get_num_threads(),
+    }
+    if a.component == "aa":
+        out["stages"] = after
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

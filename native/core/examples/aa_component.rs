@@ -1,0 +1,152 @@
+//! One AutoAttack component (or the whole standard AutoAttack) on a small_cnn
+//! checkpoint and an images file, for the agreement checks and the bench:
+//! prints one JSON line with the accuracy over all `n` images (a point counts
+//! as correct only if it is classified correctly after the attack), the time
+//! and the largest perturbation. `benches/reference/autoattack_reference.py`
+//! prints the same line for torchattacks on the same inputs.
+//!
+//!     cargo run --release --example aa_component -- CHECKPOINT IMAGES COMPONENT \
+//!         [--eps 0.3] [--n 500] [--seed 0] [--batch 500] [--steps 100] \
+//!         [--queries 5000] [--norm linf|l2] [--threads 0] [--model small_cnn]
+//!
+//! COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square
+//! IMAGES: a safetensors file with `images` (N×C×H×W float in [0,1]) and
+//! `labels` (N, integer), as `st-native eval --save-adversarial` writes.
+
+use st_core::attacks::apgd::{Apgd, ApgdLoss};
+use st_core::attacks::fab::Fab;
+use st_core::attacks::square::Square;
+use st_core::attacks::{Attack, AttackContext, Norm};
+use st_core::models::{build_model, Mode};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+fn flag(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn component(name: &str, norm: Norm, eps: f64, steps: usize, queries: usize) -> Box<dyn Attack> {
+    let apgd = |loss| -> Box<dyn Attack> {
+        Box::new(Apgd {
+            norm,
+            epsilon: eps,
+            steps,
+            restarts: 1,
+            loss,
+            eot_iter: 1,
+            rho: 0.75,
+        })
+    };
+    match name {
+        "apgd-ce" => apgd(ApgdLoss::CrossEntropy),
+        "apgd-dlr" => apgd(ApgdLoss::Dlr),
+        "apgd-t" => apgd(ApgdLoss::DlrTargeted { targets: 9 }),
+        "fab-t" => Box::new(Fab {
+            norm,
+            epsilon: eps,
+            steps,
+            restarts: 1,
+            targets: Some(9),
+            alpha_max: 0.1,
+            eta: 1.05,
+            beta: 0.9,
+        }),
+        "square" => Box::new(Square {
+            norm,
+            epsilon: eps,
+            queries,
+            restarts: 1,
+            p_init: 0.8,
+        }),
+        other => panic!("unknown component {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        eprintln!("usage: aa_component CHECKPOINT IMAGES COMPONENT [--eps E] [--n N] [--seed S] [--batch B] [--steps K] [--queries Q] [--norm linf|l2] [--threads T]");
+        std::process::exit(2);
+    }
+    let (checkpoint, images, name) = (&args[0], &args[1], args[2].as_str());
+    let eps: f64 = flag(&args, "--eps", "0.3").parse().unwrap();
+    let n: i64 = flag(&args, "--n", "500").parse().unwrap();
+    let seed: i64 = flag(&args, "--seed", "0").parse().unwrap();
+    let batch: i64 = flag(&args, "--batch", "500").parse().unwrap();
+    let steps: usize = flag(&args, "--steps", "100").parse().unwrap();
+    let queries: usize = flag(&args, "--queries", "5000").parse().unwrap();
+    let threads: i32 = flag(&args, "--threads", "0").parse().unwrap();
+    let model = flag(&args, "--model", "small_cnn");
+    let norm = match flag(&args, "--norm", "linf").as_str() {
+        "l2" => Norm::L2,
+        _ => Norm::Linf,
+    };
+    if threads > 0 {
+        tch::set_num_threads(threads);
+    }
+    let tensors = Tensor::read_safetensors(images).expect("read the images file");
+    let get = |k: &str| {
+        tensors
+            .iter()
+            .find(|(n, _)| n == k)
+            .unwrap_or_else(|| panic!("{images} has no `{k}`"))
+            .1
+            .shallow_clone()
+    };
+    let x_all = get("images").to_kind(Kind::Float);
+    let y_all = get("labels").to_kind(Kind::Int64);
+    let n = n.min(x_all.size()[0]);
+    let (x_all, y_all) = (x_all.narrow(0, 0, n), y_all.narrow(0, 0, n));
+    let shape = x_all.size();
+    let m = build_model(&model, 10, [shape[1], shape[2], shape[3]], Device::Cpu).expect("model");
+    let mut vs = m.vs;
+    st_core::checkpoint::load(&mut vs, std::path::Path::new(checkpoint), &model).expect("checkpoint");
+    let net = m.net;
+    let attack = component(name, norm, eps, steps, queries);
+    let correct = |x: &Tensor, y: &Tensor| {
+        tch::no_grad(|| net.forward(x, &Mode::Eval))
+            .argmax(-1, false)
+            .eq_tensor(y)
+    };
+    let clean = correct(&x_all, &y_all);
+    let started = Instant::now();
+    let (mut robust, mut max_perturbation) = (0i64, 0f64);
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let (x, y) = (x_all.narrow(0, start, len), y_all.narrow(0, start, len));
+        let ctx = AttackContext {
+            seed: st_core::attacks::mix_seed(seed, start),
+            cancel: None,
+        };
+        let x_adv = attack.perturb(net.as_ref(), &x, &y, &ctx);
+        let ok = correct(&x_adv, &y).logical_and(&clean.narrow(0, start, len));
+        robust += ok.sum(Kind::Int64).int64_value(&[]);
+        max_perturbation = max_perturbation.max(norm.max_distance(&x_adv, &x));
+        assert!(
+            x_adv.min().double_value(&[]) >= 0.0 && x_adv.max().double_value(&[]) <= 1.0,
+            "outside [0,1]"
+        );
+        start += len;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let clean_acc = clean.sum(Kind::Int64).int64_value(&[]) as f64 / n as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "st-native",
+            "component": name,
+            "eps": eps,
+            "n": n,
+            "seed": seed,
+            "clean": clean_acc,
+            "accuracy": robust as f64 / n as f64,
+            "seconds": seconds,
+            "maxPerturbation": max_perturbation,
+            "threads": tch::get_num_threads(),
+        })
+    );
+}
