@@ -13,7 +13,7 @@ import React from 'react';
 import { render } from 'ink-testing-library';
 import { evaluate, PAPER_ATTACKS, type EvalEvent, type Evaluation } from 'st-native';
 import { EvalStore, EvalView } from '../ts/cli/eval-view.js';
-import { parseNormalize, parseNumber } from '../ts/cli/eval.js';
+import { parseNormalize, parseNumber, PlainEvalPrinter } from '../ts/cli/eval.js';
 import { cli } from './helpers/cli.js';
 import { readSafetensors, writeSafetensors } from './helpers/safetensors.js';
 
@@ -235,7 +235,7 @@ test('the terminal view: waiting, a progress bar with accuracy so far, results a
   t.teardown(unmount);
   const spec = { kind: 'pgd', name: 'pgd20', norm: 'linf', epsilon: 0.03, stepSize: 0.008, steps: 20, restarts: 1, randomStart: true, keep: 'best' } as const;
   store.push({ type: 'start', attacks: ['clean', 'pgd20'], samples: 100, batchSize: 50, device: 'cpu (2 threads)', checkpointCrc32: '0badf00d', verified: true });
-  store.push({ type: 'attack', name: 'clean', spec: { kind: 'clean', name: 'clean' }, accuracy: 0.9, correct: 90, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0, seconds: 1 });
+  store.push({ type: 'attack', name: 'clean', spec: { kind: 'clean', name: 'clean' }, accuracy: 0.9, correct: 90, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0, seconds: 1, stages: null, resumed: false });
   store.push({ type: 'batch', attack: 'pgd20', index: 1, done: 50, total: 100, correct: 20 });
   store.push({ type: 'notice', message: 'pgd20: out of memory at batch size 100; running it again at batch size 50' });
   await frameSettles();
@@ -244,9 +244,26 @@ test('the terminal view: waiting, a progress bar with accuracy so far, results a
   t.regex(frame, /clean\s+90\.0% \(90\/100\) in 00:01/);
   t.regex(frame, /pgd20\s+█+░+ 50\/100 · 40\.0% so far/);
   t.regex(frame, /note: pgd20: out of memory at batch size 100/);
-  store.push({ type: 'attack', name: 'pgd20', spec, accuracy: 0.35, correct: 35, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0.03, seconds: 61 });
+  store.push({ type: 'attack', name: 'pgd20', spec, accuracy: 0.35, correct: 35, samples: 100, batchSize: 50, seed: 0, maxPerturbation: 0.03, seconds: 61, stages: null, resumed: false });
   await frameSettles();
   t.regex(lastFrame()!, /pgd20\s+35\.0% \(35\/100\) in 01:01/);
+});
+
+test('the terminal view of an AutoAttack: its stage, the stage progress and the images still robust', async (t) => {
+  const frameSettles = () => new Promise((resolve) => setTimeout(resolve, 50));
+  const store = new EvalStore();
+  const { lastFrame, unmount } = render(React.createElement(EvalView, { store }));
+  t.teardown(unmount);
+  store.push({ type: 'start', attacks: ['aa'], samples: 100, batchSize: 50, device: 'cpu (2 threads)', checkpointCrc32: '0badf00d', verified: true });
+  store.push({ type: 'stage', attack: 'aa', index: 0, stage: 'apgd-t', stageIndex: 1, stages: 4, points: 60, robust: 60, samples: 100 });
+  store.push({ type: 'batch', attack: 'aa', index: 0, done: 30, total: 60, correct: 52 });
+  await frameSettles();
+  t.regex(lastFrame()!, /aa\s+apgd-t 2\/4 █+░+ 30\/60 · 52\/100 robust so far/);
+  const printed: string[] = [];
+  const printer = new PlainEvalPrinter((l) => printed.push(l), 0);
+  printer.push({ type: 'stage', attack: 'aa', index: 0, stage: 'apgd-t', stageIndex: 1, stages: 4, points: 60, robust: 60, samples: 100 });
+  printer.push({ type: 'batch', attack: 'aa', index: 0, done: 30, total: 60, correct: 52 });
+  t.deepEqual(printed, ['aa: stage 2/4 apgd-t on 60 images (60/100 robust so far)', 'aa: 30/60 images, 52 robust']);
 });
 
 test('radii and normalisation as users write them', (t) => {

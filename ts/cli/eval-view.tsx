@@ -13,6 +13,8 @@ interface AttackRow {
   done: number;
   total: number;
   correct: number;
+  /** An AutoAttack's current stage ("apgd-t 2/4"); its bar counts the stage's images and `correct` the robust ones. */
+  stage: string | null;
   /** Set once the attack finished. */
   accuracy: number | null;
   seconds: number | null;
@@ -36,10 +38,15 @@ export function reduceEval(s: EvalViewState, e: EvalEvent): EvalViewState {
         samples: e.samples,
         device: e.device,
         crc: e.checkpointCrc32,
-        rows: e.attacks.map((name) => ({ name, done: 0, total: e.samples, correct: 0, accuracy: null, seconds: null })),
+        rows: e.attacks.map((name) => ({ name, done: 0, total: e.samples, correct: 0, stage: null, accuracy: null, seconds: null })),
       };
     case 'batch':
       return { ...s, rows: s.rows.map((r) => (r.name === e.attack ? { ...r, done: e.done, total: e.total, correct: e.correct } : r)) };
+    case 'stage':
+      return {
+        ...s,
+        rows: s.rows.map((r) => (r.name === e.attack ? { ...r, stage: `${e.stage} ${e.stageIndex + 1}/${e.stages}`, done: 0, total: e.points, correct: e.robust } : r)),
+      };
     case 'attack':
       return {
         ...s,
@@ -78,6 +85,10 @@ export function EvalRows({ state }: { state: EvalViewState }) {
           {r.accuracy !== null ? (
             <Text color="green">
               {pct(r.accuracy)} ({r.correct}/{r.total}) in {duration(r.seconds ?? 0)}
+            </Text>
+          ) : r.stage !== null ? (
+            <Text>
+              {r.stage} {bar(r.done, r.total, 24)} {r.done}/{r.total} · {r.correct}/{state.samples} robust so far
             </Text>
           ) : r.done > 0 ? (
             <Text>

@@ -47,6 +47,7 @@ export const evalOptions = {
   'final-iterate': { type: 'boolean' },
   'save-adversarial': { type: 'string' },
   'no-write': { type: 'boolean' },
+  'no-resume': { type: 'boolean' },
   set: { type: 'string', multiple: true },
   device: { type: 'string' },
   json: { type: 'boolean' },
@@ -142,6 +143,7 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
     ...(values['final-iterate'] ? { finalIterate: true } : {}),
     ...(str('save-adversarial') !== undefined ? { saveAdversarial: str('save-adversarial') } : {}),
     ...(values['no-write'] ? { write: false } : {}),
+    ...(values['no-resume'] ? { resume: false } : {}),
     ...(Object.keys(evalOverrides).length > 0 ? { eval: evalOverrides } : {}),
     ...(device !== undefined ? { device: device as 'auto' | 'cpu' | 'cuda' } : {}),
   };
@@ -161,6 +163,8 @@ export function jsonOutput(e: Evaluation): Record<string, unknown> {
 /** Plain progress lines: one per attack, a batch line at most every few seconds, notices. */
 export class PlainEvalPrinter {
   private lastBatchLine = 0;
+  /** Attacks with stages (AutoAttacks): their batch lines count robust images, not accuracy. */
+  private readonly stages = new Set<string>();
   constructor(
     private readonly write: (line: string) => void,
     private readonly batchIntervalMs = 5000,
@@ -175,9 +179,13 @@ export class PlainEvalPrinter {
         const now = Date.now();
         if (now - this.lastBatchLine < this.batchIntervalMs || e.done === e.total) return;
         this.lastBatchLine = now;
-        this.write(`${e.attack}: ${e.done}/${e.total} images, ${pct(e.correct / e.done).trim()} so far`);
+        this.write(`${e.attack}: ${e.done}/${e.total} images, ${this.stages.has(e.attack) ? `${e.correct} robust` : `${pct(e.correct / e.done).trim()} so far`}`);
         break;
       }
+      case 'stage':
+        this.stages.add(e.attack);
+        this.write(`${e.attack}: stage ${e.stageIndex + 1}/${e.stages} ${e.stage} on ${e.points} images (${e.robust}/${e.samples} robust so far)`);
+        break;
       case 'attack':
         this.write(`${e.name}: ${pct(e.accuracy).trim()} (${e.correct}/${e.samples}) in ${duration(e.seconds)}`);
         break;
@@ -190,8 +198,11 @@ export class PlainEvalPrinter {
 
 /** The table as text for the terminal. */
 export function tableText(e: Evaluation): string {
-  const width = Math.max(10, ...e.attacks.map((a) => a.name.length));
-  const lines = e.attacks.map((a) => `${a.name.padEnd(width)} ${pct(a.accuracy)}  ${String(a.correct).padStart(6)}/${a.samples}`);
+  const width = Math.max(10, ...e.attacks.map((a) => a.name.length), ...e.attacks.flatMap((a) => (a.stages ?? []).map((st) => st.name.length + 8)));
+  const lines = e.attacks.flatMap((a) => [
+    `${a.name.padEnd(width)} ${pct(a.accuracy)}  ${String(a.correct).padStart(6)}/${a.samples}${a.resumed ? '  (resumed)' : ''}`,
+    ...(a.stages ?? []).map((st) => `${`  after ${st.name}`.padEnd(width)} ${pct(st.accuracy)}  ${String(st.correct).padStart(6)}/${a.samples}  ${duration(st.seconds)}`),
+  ]);
   lines.push(`${'worst case'.padEnd(width)} ${pct(e.worstCase.accuracy)}  ${String(e.worstCase.correct).padStart(6)}/${e.samples}  (robust to clean and every attack)`);
   if (e.run) lines.push(`run's evaluation: clean ${pct(e.run.cleanAcc).trim()}, ${e.run.attack} ${pct(e.run.robustAcc).trim()} (epoch ${e.run.epoch})`);
   lines.push(`seed ${e.seed}, ${e.samples} ${e.dataset} test images, checkpoint crc32 ${e.checkpointCrc32}${e.verified ? '' : ' (unverified)'}, ${e.device}, ${duration(e.seconds)}`);
@@ -239,7 +250,11 @@ export async function evalCommand(values: EvalValues, positionals: string[], io:
     if (controller.signal.aborted) {
       finish();
       if (stoppedBy === null) return EXIT.pipeClosed;
-      io.err(`${stoppedBy === 'SIGINT' ? 'Ctrl-C' : stoppedBy}: evaluation stopped, nothing written`);
+      const resumable = options.write !== false && options.resume !== false && options.attacks.some((a) => /^(aa|aa-rand)(-l2)?$/.test(typeof a === 'string' ? a.trim() : a.kind === 'autoAttack' ? 'aa' : ''));
+      io.err(
+        `${stoppedBy === 'SIGINT' ? 'Ctrl-C' : stoppedBy}: evaluation stopped, no result written` +
+          (resumable ? "; the AutoAttack's progress is saved: the same command continues from it" : ''),
+      );
       return exitFor(stoppedBy);
     }
     throw e;

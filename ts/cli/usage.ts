@@ -68,7 +68,14 @@ Attacks (white-box):
                            pgdN     N steps with a uniform random start (pgd20, pgd100)
                            cw, cwN  PGD on the Carlini-Wagner margin (cw = 100 steps)
                            ...xR    R restarts, per point the strongest (pgd20x5)
-                           ...-l2   the L2 threat model (fgsm-l2, pgd20-l2)
+                           ...-l2   the L2 threat model (fgsm-l2, pgd20-l2, aa-l2)
+                           aa       AutoAttack, standard version: APGD-CE, APGD-T, FAB-T
+                                    and Square in turn, each on the images still robust;
+                                    prints the accuracy after each; resumable (below)
+                           aa-rand  AutoAttack for randomised models (APGD-CE, APGD-DLR,
+                                    20 gradients averaged per step)
+                           apgd-ce, apgd-t, apgd-dlr, fab-t, square
+                                    one AutoAttack component alone, its standard settings
   --eps E                L-inf radius, e.g. 8/255 or 0.3 (default 8/255 for CIFAR/SVHN;
                          for the digits the run's radius, else 0.3)
   --step S               step size (default 2/255, or the run's; scales with --eps)
@@ -87,6 +94,9 @@ Output:
                          to the safetensors file F; re-scoring them gives the same accuracy
   --no-write             do not write eval-<checkpoint>.json/.md beside the run's
                          checkpoints (or <file>.eval.json/.md beside the file)
+  --no-resume            start AutoAttacks over: by default an interrupted one (Ctrl-C,
+                         kill) saved its per-point state beside the output and the same
+                         command continues from it
   --device D             auto | cpu | cuda
   --json                 print the result as one JSON object (nothing else); the run's own
                          evaluation is also at its top level (cleanAcc, robustAcc, attack)

@@ -186,6 +186,12 @@ export interface AttackEvaluateOptions {
   device?: DeviceChoice;
   /** Write `<name>.json` and `<name>.md` next to the run's checkpoints or the file (default true). */
   write?: boolean;
+  /**
+   * AutoAttacks save their per-point state beside the output
+   * (`<name>.<attack>.autoattack-state.safetensors`) and an evaluation with
+   * the same settings continues from it (default true; needs `write`).
+   */
+  resume?: boolean;
   /** Progress: start, each batch (may be dropped under load), each attack, notices. */
   onEvent?: (event: EvalEvent) => unknown;
   /** Aborting stops between batches; the promise rejects with `signal.reason`. */
@@ -210,20 +216,48 @@ interface AttackDefaults {
 }
 
 const ATTACK_NAME = /^(?:(fgsm)|pgd(\d+)|cw(\d+)?)(?:x(\d+))?(-l2)?$/;
+/** AutoAttack and its components: `aa`, `aa-rand`, `apgd-ce`, `apgd-t`, `apgd-dlr`, `fab-t`, `square`, each with `-l2`. */
+const AUTOATTACK_NAME = /^(aa|aa-rand|apgd-ce|apgd-dlr|apgd-t|fab-t|square)(-l2)?$/;
+
+/** AutoAttack's settings for its components: 100 iterations, 1 restart, 9 targets, 5000 queries. */
+function autoAttackSpec(kind: string, name: string, norm: Norm, epsilon: number, numClasses: number): AttackSpec {
+  const targets = Math.max(1, Math.min(9, numClasses - 1));
+  switch (kind) {
+    case 'aa':
+      return { kind: 'autoAttack', name, norm, epsilon, version: 'standard' };
+    case 'aa-rand':
+      return { kind: 'autoAttack', name, norm, epsilon, version: 'rand' };
+    case 'apgd-ce':
+      return { kind: 'apgdCe', name, norm, epsilon, steps: 100, restarts: 1, eotIter: 1 };
+    case 'apgd-dlr':
+      return { kind: 'apgdDlr', name, norm, epsilon, steps: 100, restarts: 1, eotIter: 1 };
+    case 'apgd-t':
+      return { kind: 'apgdT', name, norm, epsilon, steps: 100, restarts: 1, targets };
+    case 'fab-t':
+      return { kind: 'fabT', name, norm, epsilon, steps: 100, restarts: 1, targets };
+    default:
+      return { kind: 'square', name, norm, epsilon, queries: 5000, restarts: 1 };
+  }
+}
 
 function attackError(at: string, message: string): ConfigError {
   return new ConfigError([{ path: at, message }]);
 }
 
 /** A named attack as the native core takes it. */
-export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attacks'): AttackSpec {
+export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attacks', numClasses = 10): AttackSpec {
   if (typeof input !== 'string') return input;
   const name = input.trim();
   if (name === 'clean') return { kind: 'clean', name };
   if (name === 'run') return { kind: 'run', name };
+  const aa = AUTOATTACK_NAME.exec(name);
+  if (aa) return autoAttackSpec(aa[1]!, name, aa[2] ? 'l2' : 'linf', aa[2] ? d.epsilonL2 : d.epsilon, numClasses);
   const m = ATTACK_NAME.exec(name);
   if (!m) {
-    throw attackError(at, `unknown attack "${input}"; expected clean, run, fgsm, pgdN, cw or cwN (e.g. pgd20, pgd100x5, pgd20-l2)`);
+    throw attackError(
+      at,
+      `unknown attack "${input}"; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
+    );
   }
   const [, fgsm, pgdSteps, cwSteps, restartsText, l2] = m;
   const restarts = restartsText === undefined ? 1 : Number(restartsText);
@@ -343,7 +377,7 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     epsilonL2: options.epsilonL2 ?? base.epsilonL2,
     keep: options.finalIterate ? 'last' : 'best',
   };
-  const attacks = options.attacks.map((a, i) => resolveAttack(a, defaults, `attacks[${i}]`));
+  const attacks = options.attacks.map((a, i) => resolveAttack(a, defaults, `attacks[${i}]`, numClasses));
   const seen = new Set<string>();
   attacks.forEach((a, i) => {
     if (seen.has(a.name)) throw attackError(`attacks[${i}]`, `"${a.name}" is listed twice`);
@@ -363,6 +397,7 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     device,
     saveAdversarial: options.saveAdversarial === undefined ? null : path.resolve(options.saveAdversarial),
     run,
+    resumePrefix: options.write !== false && options.resume !== false ? path.resolve(outputStem(target, file)) : null,
   };
   const report = await loadNative().evaluateAttacks(
     request,
@@ -401,6 +436,19 @@ export function describeAttack(spec: AttackSpec, e: Pick<Evaluation, 'run'> | nu
       return e?.run ? `the run's evaluation (${e.run.attack}, epoch ${e.run.epoch}, its seed and batches, final iterate)` : "the run's evaluation";
     case 'fgsm':
       return `FGSM, ${ball(spec.norm, spec.epsilon)}, one step, ${keep(spec.keep)}`;
+    case 'apgdCe':
+    case 'apgdDlr':
+      return `APGD on ${spec.kind === 'apgdCe' ? 'cross-entropy' : 'DLR'}, ${ball(spec.norm, spec.epsilon)}, ${spec.steps} iterations, ${spec.restarts} restart${spec.restarts === 1 ? '' : 's'}${spec.eotIter > 1 ? `, ${spec.eotIter} gradients averaged (EOT)` : ''}`;
+    case 'apgdT':
+      return `APGD-T (targeted DLR), ${ball(spec.norm, spec.epsilon)}, ${spec.targets} targets × ${spec.steps} iterations, ${spec.restarts} restart${spec.restarts === 1 ? '' : 's'}`;
+    case 'fabT':
+      return `FAB-T (targeted, minimum norm), ${ball(spec.norm, spec.epsilon)}, ${spec.targets} targets × ${spec.steps} iterations`;
+    case 'square':
+      return `Square (score-based), ${ball(spec.norm, spec.epsilon)}, ${spec.queries} queries`;
+    case 'autoAttack':
+      return spec.version === 'standard'
+        ? `AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square), ${ball(spec.norm, spec.epsilon)}`
+        : `AutoAttack rand (APGD-CE, APGD-DLR, 20 gradients averaged), ${ball(spec.norm, spec.epsilon)}`;
     case 'pgd':
     case 'cw': {
       const what = spec.kind === 'cw' ? 'CW-inf (PGD on the CW margin)' : 'PGD';
@@ -414,7 +462,10 @@ const pct2 = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The evaluation as a Markdown document: the table, then how it was made. */
 export function markdownReport(e: Evaluation): string {
-  const rows = e.attacks.map((a) => `| ${a.name} | ${pct2(a.accuracy)} | ${a.correct} / ${a.samples} | ${describeAttack(a.spec, e)} |`);
+  const rows = e.attacks.flatMap((a) => [
+    `| ${a.name} | ${pct2(a.accuracy)} | ${a.correct} / ${a.samples} | ${describeAttack(a.spec, e)}${a.resumed ? ' (resumed from a saved state)' : ''} |`,
+    ...(a.stages ?? []).map((st) => `| &nbsp;&nbsp;after ${st.name} | ${pct2(st.accuracy)} | ${st.correct} / ${a.samples} | attacked ${st.attacked} images, ${st.seconds.toFixed(1)} s |`),
+  ]);
   const target = e.target.kind === 'run' ? `${e.target.checkpoint} checkpoint of run ${e.target.runDir}` : e.checkpoint;
   const norm = e.normalize ? `(x - [${e.normalize.mean.join(', ')}]) / [${e.normalize.std.join(', ')}] in front of the model` : 'none (the model takes [0,1] images)';
   return [

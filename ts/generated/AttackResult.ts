@@ -1,5 +1,6 @@
 // Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
 import type { AttackSpec } from "./AttackSpec.js";
+import type { StageResult } from "./StageResult.js";
 
 /**
  * One attack's line of the table.
@@ -30,4 +31,12 @@ export type AttackResult = {
    */
   maxPerturbation: number,
   seconds: number,
+  /**
+   * An AutoAttack's accuracy after each of its stages (null otherwise).
+   */
+  stages: Array<StageResult> | null,
+  /**
+   * An AutoAttack continued from a saved state.
+   */
+  resumed: boolean,
 };

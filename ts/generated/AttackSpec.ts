@@ -1,4 +1,5 @@
 // Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
+import type { AutoAttackVersion } from "./AutoAttackVersion.js";
 import type { Keep } from "./Keep.js";
 import type { Norm } from "./Norm.js";
 
@@ -37,4 +38,49 @@ export type AttackSpec = {
 } | {
   "kind": "run",
   name: string,
+} | {
+  "kind": "apgdCe",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  steps: number,
+  restarts: number,
+  eotIter: number,
+} | {
+  "kind": "apgdDlr",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  steps: number,
+  restarts: number,
+  eotIter: number,
+} | {
+  "kind": "apgdT",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  steps: number,
+  restarts: number,
+  targets: number,
+} | {
+  "kind": "fabT",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  steps: number,
+  restarts: number,
+  targets: number,
+} | {
+  "kind": "square",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  queries: number,
+  restarts: number,
+} | {
+  "kind": "autoAttack",
+  name: string,
+  norm: Norm,
+  epsilon: number,
+  version: AutoAttackVersion,
 };

@@ -19,6 +19,16 @@ export type EvalEvent = {
   done: number,
   total: number,
   correct: number,
+} | {
+  "type": "stage",
+  attack: string,
+  index: number,
+  stage: string,
+  stageIndex: number,
+  stages: number,
+  points: number,
+  robust: number,
+  samples: number,
 } | { "type": "attack" } & AttackResult | {
   "type": "notice",
   message: string,

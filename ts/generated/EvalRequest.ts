@@ -42,4 +42,10 @@ export type EvalRequest = {
    * Needed by the `run` attack.
    */
   run: RunEval | null,
+  /**
+   * AutoAttacks save their per-point state at
+   * `<this>.<attack>.autoattack-state.safetensors` and resume from it
+   * (null: not resumable).
+   */
+  resumePrefix: string | null,
 };

@@ -3,6 +3,7 @@
 export type { AttackResult } from "./AttackResult.js";
 export type { AttackSpec } from "./AttackSpec.js";
 export type { AugmentConfig } from "./AugmentConfig.js";
+export type { AutoAttackVersion } from "./AutoAttackVersion.js";
 export type { AwpConfig } from "./AwpConfig.js";
 export type { AwpInner } from "./AwpInner.js";
 export type { Branches } from "./Branches.js";
@@ -32,6 +33,7 @@ export type { Reg } from "./Reg.js";
 export type { RunEval } from "./RunEval.js";
 export type { RunStatus } from "./RunStatus.js";
 export type { StConfig } from "./StConfig.js";
+export type { StageResult } from "./StageResult.js";
 export type { TradesConfig } from "./TradesConfig.js";
 export type { TrainConfig } from "./TrainConfig.js";
 export type { TrainSummary } from "./TrainSummary.js";

@@ -103,7 +103,8 @@ fn main() {
     let shape = x_all.size();
     let m = build_model(&model, 10, [shape[1], shape[2], shape[3]], Device::Cpu).expect("model");
     let mut vs = m.vs;
-    st_core::checkpoint::load(&mut vs, std::path::Path::new(checkpoint), &model).expect("checkpoint");
+    st_core::checkpoint::load(&mut vs, std::path::Path::new(checkpoint), &model)
+        .expect("checkpoint");
     let net = m.net;
     let attack = component(name, norm, eps, steps, queries);
     let correct = |x: &Tensor, y: &Tensor| {

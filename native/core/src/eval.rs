@@ -278,6 +278,10 @@ pub struct EvalRequest {
     pub save_adversarial: Option<String>,
     /// Needed by the `run` attack.
     pub run: Option<RunEval>,
+    /// AutoAttacks save their per-point state at
+    /// `<this>.<attack>.autoattack-state.safetensors` and resume from it
+    /// (null: not resumable).
+    pub resume_prefix: Option<String>,
 }
 
 const MAX_ATTACKS: usize = 64;
@@ -312,6 +316,7 @@ impl EvalRequest {
         for (i, a) in self.attacks.iter().enumerate() {
             let at = format!("attacks[{i}]");
             a.validate(&at)?;
+            a.validate_classes(&at, self.num_classes)?;
             if !seen.insert(a.name()) {
                 return Err(CoreError::config(
                     format!("{at}.name"),
@@ -352,6 +357,10 @@ pub struct AttackResult {
     /// attack's norm (L-inf for clean and run): at most eps.
     pub max_perturbation: f64,
     pub seconds: f64,
+    /// An AutoAttack's accuracy after each of its stages (null otherwise).
+    pub stages: Option<Vec<crate::autoattack::StageResult>>,
+    /// An AutoAttack continued from a saved state.
+    pub resumed: bool,
 }
 
 /// The per-point worst case: robust only if correct clean and under every attack run.
@@ -417,13 +426,27 @@ pub enum EvalEvent {
         checkpoint_crc32: String,
         verified: bool,
     },
-    /// A batch of one attack is done (`correct` so far, over `done` images).
+    /// A batch of one attack is done (`correct` so far, over `done` images;
+    /// for an AutoAttack, `done` and `total` count the current stage's
+    /// points and `correct` the images still robust).
     Batch {
         attack: String,
         index: usize,
         done: i64,
         total: i64,
         correct: i64,
+    },
+    /// A stage of an AutoAttack begins, on `points` images (`robust` of
+    /// `samples` are still robust).
+    Stage {
+        attack: String,
+        index: usize,
+        stage: String,
+        stage_index: usize,
+        stages: usize,
+        points: i64,
+        robust: i64,
+        samples: i64,
     },
     /// One attack is done.
     Attack(AttackResult),
@@ -474,7 +497,7 @@ struct Outcome {
 
 /// Runs `f(batch)`; when the device runs out of memory, halves the batch
 /// (notice via `notice`) and runs it again from the start, down to 1.
-fn halving_on_oom<T>(
+pub(crate) fn halving_on_oom<T>(
     what: &str,
     batch: &mut i64,
     notices: &mut Vec<String>,
@@ -585,6 +608,17 @@ pub struct TableSettings<'a> {
     pub keep_images: bool,
     /// The run's evaluation settings, seed and epoch, for the `run` attack.
     pub run: Option<(EvalConfig, i64, usize)>,
+    /// Where AutoAttacks keep their resumable state (none: not resumable).
+    pub resume: Option<ResumeSettings>,
+}
+
+/// Resumable AutoAttack state: files `<prefix>.<attack>.autoattack-state.safetensors`,
+/// valid for evaluations with the same `fingerprint` (checkpoint, images,
+/// seed, batch size, normalisation) and the same attack settings.
+#[derive(Debug, Clone)]
+pub struct ResumeSettings {
+    pub prefix: std::path::PathBuf,
+    pub fingerprint: String,
 }
 
 /// The table of one model on one split.
@@ -667,6 +701,8 @@ fn run_attacks(
                     seed: eval_seed(seed, epoch),
                     max_perturbation: points.max_distance,
                     seconds,
+                    stages: None,
+                    resumed: false,
                 },
                 correct: points.robust,
                 adversarial: points.adversarial,
@@ -679,6 +715,57 @@ fn run_attacks(
                     samples: n,
                     seconds,
                 }),
+            }
+        } else if let AttackSpec::AutoAttack {
+            norm,
+            epsilon,
+            version,
+            ..
+        } = *spec
+        {
+            let aa = crate::autoattack::AaRun {
+                name: &name,
+                index,
+                norm,
+                epsilon,
+                version,
+                seed: settings.seed,
+                resume: settings.resume.as_ref().map(|r| crate::autoattack::Resume {
+                    file: crate::autoattack::state_file(&r.prefix, &name),
+                    fingerprint: format!(
+                        "{} {}",
+                        r.fingerprint,
+                        serde_json::to_string(spec).expect("spec serialises")
+                    ),
+                }),
+            };
+            let mut aa_batch = batch;
+            let Some(o) =
+                crate::autoattack::run(net, split, &aa, &mut aa_batch, cancel, sink, notices)?
+            else {
+                return Ok(None);
+            };
+            for w in &o.warnings {
+                notices.push(format!("{name}: {w}"));
+            }
+            let count = o.correct.sum(Kind::Int64).int64_value(&[]);
+            Outcome {
+                result: AttackResult {
+                    name: name.clone(),
+                    spec: spec.clone(),
+                    accuracy: count as f64 / n as f64,
+                    correct: count,
+                    samples: n,
+                    batch_size: aa_batch,
+                    seed: settings.seed,
+                    max_perturbation: o.max_distance,
+                    seconds: started.elapsed().as_secs_f64(),
+                    stages: Some(o.stages),
+                    resumed: o.resumed,
+                },
+                correct: o.correct,
+                adversarial: keep_images.then_some(o.adversarial),
+                run: None,
             }
         } else {
             let attack = spec.build();
@@ -710,6 +797,8 @@ fn run_attacks(
                     seed: settings.seed,
                     max_perturbation: max_distance,
                     seconds: started.elapsed().as_secs_f64(),
+                    stages: None,
+                    resumed: false,
                 },
                 correct,
                 adversarial,
@@ -857,6 +946,17 @@ pub fn evaluate_attacks(
         seed: req.seed,
         keep_images: req.save_adversarial.is_some(),
         run,
+        resume: req.resume_prefix.as_ref().map(|p| ResumeSettings {
+            prefix: p.into(),
+            fingerprint: format!(
+                "checkpoint crc32 {crc}, model {}, {} classes, {n} images, seed {}, batch {}, normalize {}",
+                req.model,
+                req.num_classes,
+                req.seed,
+                req.batch_size,
+                serde_json::to_string(&req.normalize).expect("serialises"),
+            ),
+        }),
     };
     let Some(table) = attack_table(net.as_ref(), &split, &settings, cancel, sink)? else {
         return Ok(None);

@@ -22,66 +22,7 @@ use tch::{Device, Kind, Tensor};
 
 // ------------------------------------------------------------ fixtures
 
-/// A two-layer perceptron on 1×8×8 images.
-struct Mlp {
-    l1: nn::Linear,
-    l2: nn::Linear,
-}
-
-impl Classifier for Mlp {
-    fn forward(&self, xs: &Tensor, _mode: &Mode) -> Tensor {
-        self.l2.forward(&self.l1.forward(&xs.flatten(1, -1)).relu())
-    }
-}
-
-const SHAPE: [i64; 3] = [1, 8, 8];
-const CLASSES: i64 = 4;
-
-/// Noisy copies of one fixed random pattern per class, as uint8 bytes.
-fn synthetic(n: i64, seed: i64) -> (Vec<u8>, Vec<u8>) {
-    tch::manual_seed(1234);
-    let patterns = Tensor::rand([CLASSES, 64], (Kind::Float, Device::Cpu)) * 0.6 + 0.2;
-    tch::manual_seed(seed);
-    let y = Tensor::randint(CLASSES, [n], (Kind::Int64, Device::Cpu));
-    let x = (patterns.index_select(0, &y)
-        + Tensor::randn([n, 64], (Kind::Float, Device::Cpu)) * 0.12)
-        .clamp(0.0, 1.0);
-    let bytes = (x * 255.0).round().to_kind(Kind::Uint8);
-    let mut images = vec![0u8; (n * 64) as usize];
-    bytes.copy_data(&mut images, (n * 64) as usize);
-    let labels: Vec<u8> = Vec::<i64>::try_from(&y)
-        .unwrap()
-        .into_iter()
-        .map(|l| l as u8)
-        .collect();
-    (images, labels)
-}
-
-fn split(n: i64, seed: i64) -> Split {
-    let (images, labels) = synthetic(n, seed);
-    Split::from_bytes("test", &images, &labels, SHAPE, CLASSES, Device::Cpu).unwrap()
-}
-
-/// A naturally trained perceptron (clean accuracy near 100%).
-fn trained_mlp() -> (nn::VarStore, Mlp) {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let p = vs.root();
-    tch::manual_seed(7);
-    let net = Mlp {
-        l1: nn::linear(&p / "l1", 64, 32, Default::default()),
-        l2: nn::linear(&p / "l2", 32, CLASSES, Default::default()),
-    };
-    let train = split(512, 99);
-    let (x, y) = train.slice(0, 512);
-    let mut opt = nn::Adam::default().build(&vs, 1e-2).unwrap();
-    for _ in 0..300 {
-        let loss = net
-            .forward(&x, &Mode::Train(st_core::models::Branches::single(true)))
-            .cross_entropy_for_logits(&y);
-        opt.backward_step(&loss);
-    }
-    (vs, net)
-}
+use common::mlp::{split, trained_mlp, Mlp, CLASSES, SHAPE};
 
 fn pgd(name: &str, eps: f64, step: f64, steps: usize, restarts: usize) -> AttackSpec {
     AttackSpec::Pgd {
@@ -103,6 +44,7 @@ fn table(net: &dyn Classifier, s: &Split, attacks: &[AttackSpec], batch: i64) ->
         seed: 5,
         keep_images: true,
         run: None,
+        resume: None,
     };
     attack_table(net, s, &settings, None, &mut |_| {})
         .unwrap()
@@ -388,6 +330,7 @@ fn the_same_seed_gives_the_same_table_and_another_seed_another() {
             seed,
             keep_images: true,
             run: None,
+            resume: None,
         };
         attack_table(&net, &s, &settings, None, &mut |_| {})
             .unwrap()
@@ -452,6 +395,7 @@ fn out_of_memory_halves_the_batch_with_a_notice_and_the_same_numbers() {
         seed: 5,
         keep_images: false,
         run: None,
+        resume: None,
     };
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -488,6 +432,7 @@ fn cancelling_stops_between_batches_with_no_result() {
         seed: 0,
         keep_images: false,
         run: None,
+        resume: None,
     };
     let mut batches = 0;
     let out = attack_table(&net, &s, &settings, Some(&cancel), &mut |e| {
@@ -581,6 +526,7 @@ fn request(path: &std::path::Path, attacks: Vec<AttackSpec>) -> EvalRequest {
         device: DeviceChoice::Cpu,
         save_adversarial: None,
         run: None,
+        resume_prefix: None,
     }
 }
 

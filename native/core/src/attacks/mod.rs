@@ -171,7 +171,80 @@ pub enum AttackSpec {
     /// iterate, random starts seeded as training seeded them): reproduces
     /// the accuracy the run logged for the checkpoint's epoch.
     Run { name: String },
+    /// APGD on cross-entropy (AutoAttack's first stage), `eot_iter`
+    /// gradients averaged per step (1; 20 for randomised models).
+    ApgdCe {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        steps: usize,
+        restarts: usize,
+        eot_iter: usize,
+    },
+    /// APGD on the untargeted DLR loss (the `rand` version's second stage).
+    ApgdDlr {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        steps: usize,
+        restarts: usize,
+        eot_iter: usize,
+    },
+    /// APGD on the targeted DLR loss, one run per target class (the
+    /// `targets` classes with the highest clean logits after the true one).
+    ApgdT {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        steps: usize,
+        restarts: usize,
+        targets: usize,
+    },
+    /// FAB, targeted (FAB-T): minimum-norm adversarials towards each of the
+    /// `targets` classes; a point counts as broken only within eps.
+    FabT {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        steps: usize,
+        restarts: usize,
+        targets: usize,
+    },
+    /// Square Attack: score-based random search, no gradients.
+    Square {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        queries: usize,
+        restarts: usize,
+    },
+    /// AutoAttack (Croce & Hein, 2020): its components in sequence, each on
+    /// the points still robust (`crate::autoattack`).
+    AutoAttack {
+        name: String,
+        norm: Norm,
+        epsilon: f64,
+        version: AutoAttackVersion,
+    },
 }
+
+/// Which AutoAttack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum AutoAttackVersion {
+    /// APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5000
+    /// queries), 100 iterations and 1 restart each: for deterministic models.
+    #[default]
+    Standard,
+    /// APGD-CE and APGD-DLR with 20 gradients averaged per step
+    /// (expectation over transformation): for randomised models.
+    Rand,
+}
+
+/// Largest Square query budget and EOT count an evaluation takes.
+pub const MAX_QUERIES: usize = 100_000;
+pub const MAX_EOT: usize = 1_000;
 
 /// Upper bounds no evaluation needs to exceed.
 pub const MAX_RESTARTS: usize = 1_000;
@@ -190,7 +263,13 @@ impl AttackSpec {
             | AttackSpec::Fgsm { name, .. }
             | AttackSpec::Pgd { name, .. }
             | AttackSpec::Cw { name, .. }
-            | AttackSpec::Run { name } => name,
+            | AttackSpec::Run { name }
+            | AttackSpec::ApgdCe { name, .. }
+            | AttackSpec::ApgdDlr { name, .. }
+            | AttackSpec::ApgdT { name, .. }
+            | AttackSpec::FabT { name, .. }
+            | AttackSpec::Square { name, .. }
+            | AttackSpec::AutoAttack { name, .. } => name,
         }
     }
 
@@ -262,14 +341,208 @@ impl AttackSpec {
                 ball(Norm::Linf, epsilon)?;
                 steps_ok(step_size, steps, restarts)
             }
+            AttackSpec::ApgdCe {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                eot_iter,
+                ..
+            }
+            | AttackSpec::ApgdDlr {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                eot_iter,
+                ..
+            } => {
+                ball(norm, epsilon)?;
+                steps_ok(0.0, steps, restarts)?;
+                if !(1..=MAX_EOT).contains(&eot_iter) {
+                    return Err(bad(
+                        format!("{at}.eotIter"),
+                        "expected an integer in [1, 1000]",
+                    ));
+                }
+                Ok(())
+            }
+            AttackSpec::ApgdT {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                targets,
+                ..
+            }
+            | AttackSpec::FabT {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                targets,
+                ..
+            } => {
+                ball(norm, epsilon)?;
+                steps_ok(0.0, steps, restarts)?;
+                if targets < 1 {
+                    return Err(bad(
+                        format!("{at}.targets"),
+                        "expected at least 1 target class",
+                    ));
+                }
+                Ok(())
+            }
+            AttackSpec::Square {
+                norm,
+                epsilon,
+                queries,
+                restarts,
+                ..
+            } => {
+                ball(norm, epsilon)?;
+                steps_ok(0.0, 0, restarts)?;
+                if !(1..=MAX_QUERIES).contains(&queries) {
+                    return Err(bad(
+                        format!("{at}.queries"),
+                        "expected an integer in [1, 100000]",
+                    ));
+                }
+                Ok(())
+            }
+            AttackSpec::AutoAttack { norm, epsilon, .. } => ball(norm, epsilon),
         }
     }
 
-    /// The attack this spec describes; None for `clean` and `run`, which the
-    /// evaluation handles itself.
-    pub fn build(&self) -> Option<Box<dyn Attack>> {
+    /// The classes an attack needs: DLR divides by the gap between the
+    /// largest and the third largest logit (targeted: the mean of the third
+    /// and fourth), and each target is another class.
+    pub fn validate_classes(&self, at: &str, num_classes: i64) -> Result<()> {
+        let need = |min: i64, what: &str| -> Result<()> {
+            if num_classes < min {
+                Err(bad(
+                    at.to_string(),
+                    &format!("{what} needs at least {min} classes; this model has {num_classes}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
         match *self {
-            AttackSpec::Clean { .. } | AttackSpec::Run { .. } => None,
+            AttackSpec::ApgdDlr { .. } => need(3, "the DLR loss"),
+            AttackSpec::ApgdT { targets, .. } | AttackSpec::FabT { targets, .. } => {
+                if matches!(self, AttackSpec::ApgdT { .. }) {
+                    need(4, "the targeted DLR loss")?;
+                }
+                if targets as i64 > num_classes - 1 {
+                    return Err(bad(
+                        format!("{at}.targets"),
+                        &format!("expected at most {} (the other classes)", num_classes - 1),
+                    ));
+                }
+                Ok(())
+            }
+            AttackSpec::AutoAttack { version, .. } => match version {
+                AutoAttackVersion::Standard => need(4, "AutoAttack's APGD-T (targeted DLR)"),
+                AutoAttackVersion::Rand => need(3, "AutoAttack's APGD-DLR"),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The attack this spec describes; None for `clean`, `run` and
+    /// `autoAttack`, which the evaluation handles itself.
+    pub fn build(&self) -> Option<Box<dyn Attack>> {
+        let apgd = |norm, epsilon, steps, restarts, loss, eot_iter| -> Option<Box<dyn Attack>> {
+            Some(Box::new(apgd::Apgd {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                loss,
+                eot_iter,
+                rho: 0.75,
+            }))
+        };
+        match *self {
+            AttackSpec::Clean { .. } | AttackSpec::Run { .. } | AttackSpec::AutoAttack { .. } => {
+                None
+            }
+            AttackSpec::ApgdCe {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                eot_iter,
+                ..
+            } => apgd(
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                apgd::ApgdLoss::CrossEntropy,
+                eot_iter,
+            ),
+            AttackSpec::ApgdDlr {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                eot_iter,
+                ..
+            } => apgd(
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                apgd::ApgdLoss::Dlr,
+                eot_iter,
+            ),
+            AttackSpec::ApgdT {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                targets,
+                ..
+            } => apgd(
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                apgd::ApgdLoss::DlrTargeted { targets },
+                1,
+            ),
+            AttackSpec::FabT {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                targets,
+                ..
+            } => Some(Box::new(fab::Fab {
+                norm,
+                epsilon,
+                steps,
+                restarts,
+                targets: Some(targets),
+                alpha_max: 0.1,
+                eta: 1.05,
+                beta: 0.9,
+            })),
+            AttackSpec::Square {
+                norm,
+                epsilon,
+                queries,
+                restarts,
+                ..
+            } => Some(Box::new(square::Square {
+                norm,
+                epsilon,
+                queries,
+                restarts,
+                p_init: 0.8,
+            })),
             AttackSpec::Fgsm {
                 norm,
                 epsilon,

@@ -24,7 +24,13 @@ impl Attack for Square {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, _net: &dyn Classifier, x: &Tensor, _y: &Tensor, _ctx: &AttackContext) -> Tensor {
+    fn perturb(
+        &self,
+        _net: &dyn Classifier,
+        x: &Tensor,
+        _y: &Tensor,
+        _ctx: &AttackContext,
+    ) -> Tensor {
         x.shallow_clone()
     }
 }

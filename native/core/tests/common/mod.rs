@@ -1,6 +1,8 @@
 //! Tiny networks and data for fast CPU tests.
 #![allow(dead_code)]
 
+pub mod mlp;
+
 use st_core::models::resnet::ResNet;
 use st_core::models::small_cnn::SmallCnn;
 use std::sync::{Mutex, MutexGuard};
