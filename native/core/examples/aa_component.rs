@@ -9,7 +9,9 @@
 //!         [--eps 0.3] [--n 500] [--seed 0] [--batch 500] [--steps 100] \
 //!         [--queries 5000] [--norm linf|l2] [--threads 0] [--model small_cnn]
 //!
-//! COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square
+//! COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square | aa (the whole
+//! standard AutoAttack as `st-native eval --attacks aa` runs it, with the
+//! accuracy after each stage)
 //! IMAGES: a safetensors file with `images` (N×C×H×W float in [0,1]) and
 //! `labels` (N, integer), as `st-native eval --save-adversarial` writes.
 
@@ -65,6 +67,84 @@ fn component(name: &str, norm: Norm, eps: f64, steps: usize, queries: usize) -> 
     }
 }
 
+/// The standard AutoAttack through the evaluation's attack table.
+fn autoattack(
+    net: &dyn st_core::models::Classifier,
+    x: &Tensor,
+    y: &Tensor,
+    norm: Norm,
+    eps: f64,
+    seed: i64,
+    batch: i64,
+) {
+    use st_core::attacks::{AttackSpec, AutoAttackVersion};
+    use st_core::eval::{attack_table, TableSettings};
+    let n = x.size()[0];
+    let shape = x.size();
+    let mut images = vec![0u8; x.numel()];
+    (x * 255.0)
+        .round()
+        .to_kind(Kind::Uint8)
+        .copy_data(&mut images, x.numel());
+    let labels: Vec<u8> = Vec::<i64>::try_from(y)
+        .unwrap()
+        .into_iter()
+        .map(|l| l as u8)
+        .collect();
+    let split = st_core::data::Split::from_bytes(
+        "images",
+        &images,
+        &labels,
+        [shape[1], shape[2], shape[3]],
+        10,
+        Device::Cpu,
+    )
+    .expect("split");
+    let attacks = [AttackSpec::AutoAttack {
+        name: "aa".into(),
+        norm,
+        epsilon: eps,
+        version: AutoAttackVersion::Standard,
+    }];
+    let settings = TableSettings {
+        attacks: &attacks,
+        batch_size: batch,
+        seed,
+        keep_images: false,
+        run: None,
+        resume: None,
+    };
+    let started = Instant::now();
+    let t = attack_table(net, &split, &settings, None, &mut |_| {})
+        .expect("autoattack")
+        .expect("not cancelled");
+    let seconds = started.elapsed().as_secs_f64();
+    let r = &t.results[0];
+    let stages: serde_json::Map<String, serde_json::Value> = r
+        .stages
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|s| (s.name.clone(), serde_json::json!(s.accuracy)))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "st-native",
+            "component": "aa",
+            "eps": eps,
+            "n": n,
+            "seed": seed,
+            "clean": t.clean_accuracy,
+            "accuracy": r.accuracy,
+            "seconds": seconds,
+            "maxPerturbation": r.max_perturbation,
+            "threads": tch::get_num_threads(),
+            "stages": stages,
+        })
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
@@ -106,6 +186,9 @@ fn main() {
     st_core::checkpoint::load(&mut vs, std::path::Path::new(checkpoint), &model)
         .expect("checkpoint");
     let net = m.net;
+    if name == "aa" {
+        return autoattack(net.as_ref(), &x_all, &y_all, norm, eps, seed, batch);
+    }
     let attack = component(name, norm, eps, steps, queries);
     let correct = |x: &Tensor, y: &Tensor| {
         tch::no_grad(|| net.forward(x, &Mode::Eval))

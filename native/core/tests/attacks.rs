@@ -17,12 +17,12 @@ use st_core::eval::{
 use st_core::events::EvalSplit;
 use st_core::models::{Classifier, Mode};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tch::nn::{self, Module, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 // ------------------------------------------------------------ fixtures
 
-use common::mlp::{split, trained_mlp, Mlp, CLASSES, SHAPE};
+use common::mlp::{split, trained_mlp, Mlp};
 
 fn pgd(name: &str, eps: f64, step: f64, steps: usize, restarts: usize) -> AttackSpec {
     AttackSpec::Pgd {

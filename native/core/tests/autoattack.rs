@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::mlp::{split, trained_mlp, Mlp, CLASSES};
+use common::mlp::{split, trained_mlp, Mlp};
 use common::seeded;
 use st_core::attacks::{AttackSpec, AutoAttackVersion, Norm};
 use st_core::autoattack::{sanity_checks, state_file};
@@ -246,16 +246,16 @@ fn a_state_from_other_settings_is_refused_with_the_file_named() {
 }
 
 /// A model whose outputs are softmax probabilities.
-struct Softmaxed<'a>(&'a Mlp);
-impl Classifier for Softmaxed<'_> {
+struct Softmaxed(Mlp);
+impl Classifier for Softmaxed {
     fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
         self.0.forward(xs, mode).softmax(-1, Kind::Float)
     }
 }
 
 /// A model with noise on its logits (randomised defence).
-struct Noisy<'a>(&'a Mlp);
-impl Classifier for Noisy<'_> {
+struct Noisy(Mlp);
+impl Classifier for Noisy {
     fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
         let z = self.0.forward(xs, mode);
         &z + z.randn_like() * 0.1
@@ -263,10 +263,10 @@ impl Classifier for Noisy<'_> {
 }
 
 /// A model that rounds its inputs (zero gradient almost everywhere).
-struct Quantised<'a>(&'a Mlp);
-impl Classifier for Quantised<'_> {
+struct Quantised(Mlp);
+impl Classifier for Quantised {
     fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
-        self.0.forward(&(xs * 4.0).round() / 4.0, mode)
+        self.0.forward(&((xs * 4.0).round() / 4.0), mode)
     }
 }
 
@@ -278,18 +278,19 @@ fn sanity_checks_flag_probabilities_randomness_and_zero_gradients() {
     let (x, y) = s.slice(0, 32);
     let standard = AutoAttackVersion::Standard;
     assert!(sanity_checks(&net, &x, &y, standard).is_empty());
-    let w = sanity_checks(&Softmaxed(&net), &x, &y, standard);
+    let w = sanity_checks(&Softmaxed(trained_mlp().1), &x, &y, standard);
     assert!(w.iter().any(|m| m.contains("probabilities")), "{w:?}");
-    let w = sanity_checks(&Noisy(&net), &x, &y, standard);
+    let w = sanity_checks(&Noisy(trained_mlp().1), &x, &y, standard);
     assert!(w.iter().any(|m| m.contains("randomised")), "{w:?}");
-    assert!(sanity_checks(&Noisy(&net), &x, &y, AutoAttackVersion::Rand)
-        .iter()
-        .all(|m| !m.contains("randomised")));
+    assert!(
+        sanity_checks(&Noisy(trained_mlp().1), &x, &y, AutoAttackVersion::Rand)
+            .iter()
+            .all(|m| !m.contains("randomised"))
+    );
     let w = sanity_checks(&net, &x, &y, AutoAttackVersion::Rand);
     assert!(w.iter().any(|m| m.contains("deterministic")), "{w:?}");
-    let w = sanity_checks(&Quantised(&net), &x, &y, standard);
+    let w = sanity_checks(&Quantised(trained_mlp().1), &x, &y, standard);
     assert!(w.iter().any(|m| m.contains("zero gradient")), "{w:?}");
-    let _ = CLASSES;
 }
 
 #[test]
