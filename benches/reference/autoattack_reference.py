@@ -6,7 +6,8 @@ Hein's official code) on the same model and images as st-native's
         [--n 500] [--seed 0] [--steps 100] [--queries 5000] [--norm Linf|L2]
         [--threads 0] [--model small_cnn] [--classes 10]
 
-COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square | aa
+COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square | aa, or several
+separated by commas (one JSON line each, the model loaded once)
 
 Prints one JSON line: accuracy over all n images after the attack (a point
 is correct only if classified correctly clean and after the attack), the
@@ -72,6 +73,7 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--model", default="small_cnn")
     p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--points", action="store_true", help="also print which images stayed robust")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -84,8 +86,13 @@ def main():
     n = len(y)
     clean = predict(model, x) == y
     made = components(torchattacks, model, a, a.seed)
-    stages = ["apgd-ce", "apgd-t", "fab-t", "square"] if a.component == "aa" else [a.component]
+    for component in a.component.split(","):
+        print(json.dumps(run(component, made, model, x, y, clean, a)), flush=True)
 
+
+def run(component, made, model, x, y, clean, a):
+    n = len(y)
+    stages = ["apgd-ce", "apgd-t", "fab-t", "square"] if component == "aa" else [component]
     started = time.perf_counter()
     robust = clean.clone()
     worst = 0.0
@@ -101,7 +108,7 @@ def main():
     seconds = time.perf_counter() - started
     out = {
         "impl": "torchattacks",
-        "component": a.component,
+        "component": component,
         "eps": a.eps,
         "n": n,
         "seed": a.seed,
@@ -111,9 +118,11 @@ def main():
         "maxPerturbation": worst,
         "threads": torch.get_num_threads(),
     }
-    if a.component == "aa":
+    if component == "aa":
         out["stages"] = after
-    print(json.dumps(out))
+    if a.points:
+        out["robust"] = robust.int().tolist()
+    return out
 
 
 if __name__ == "__main__":
