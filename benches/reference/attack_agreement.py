@@ -70,9 +70,10 @@ def main():
     p.add_argument("adversarial")
     p.add_argument("--model", default="small_cnn")
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--eps", type=float, required=True)
-    p.add_argument("--step", type=float, required=True)
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--eps", type=float)
+    p.add_argument("--step", type=float)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--rescore-only", action="store_true", help="only re-score the file's adversarial inputs")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args()
@@ -88,6 +89,11 @@ def main():
     for name, t in data.items():
         if name.startswith("adversarial."):
             out["rescored"][name[len("adversarial.") :]] = accuracy(model, t, y)
+    if a.rescore_only:
+        print(json.dumps(out))
+        return
+    if a.eps is None or a.step is None or a.steps is None:
+        p.error("--eps, --step and --steps are needed (or --rescore-only)")
 
     fgsm = torchattacks.FGSM(model, eps=a.eps)
     out["torchattacks"]["fgsm"] = [accuracy(model, fgsm(x, y), y)]

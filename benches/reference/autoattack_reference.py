@@ -97,7 +97,9 @@ def run(component, made, model, x, y, clean, a):
     robust = clean.clone()
     worst = 0.0
     after = {}
+    stage_seconds = {}
     for name in stages:
+        stage_started = time.perf_counter()
         idx = robust.nonzero().flatten()
         if len(idx):
             xs, ys = x[idx], y[idx]
@@ -105,6 +107,7 @@ def run(component, made, model, x, y, clean, a):
             worst = max(worst, distance(a.norm, adv, xs))
             robust[idx] = predict(model, adv) == ys
         after[name] = robust.sum().item() / n
+        stage_seconds[name] = time.perf_counter() - stage_started
     seconds = time.perf_counter() - started
     out = {
         "impl": "torchattacks",
@@ -120,6 +123,7 @@ def run(component, made, model, x, y, clean, a):
     }
     if component == "aa":
         out["stages"] = after
+        out["stageSeconds"] = stage_seconds
     if a.points:
         out["robust"] = robust.int().tolist()
     return out

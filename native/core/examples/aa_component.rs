@@ -127,6 +127,13 @@ fn autoattack(
         .iter()
         .map(|s| (s.name.clone(), serde_json::json!(s.accuracy)))
         .collect();
+    let stage_seconds: serde_json::Map<String, serde_json::Value> = r
+        .stages
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|s| (s.name.clone(), serde_json::json!(s.seconds)))
+        .collect();
     println!(
         "{}",
         serde_json::json!({
@@ -141,6 +148,7 @@ fn autoattack(
             "maxPerturbation": r.max_perturbation,
             "threads": tch::get_num_threads(),
             "stages": stages,
+            "stageSeconds": stage_seconds,
         })
     );
 }
