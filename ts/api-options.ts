@@ -9,7 +9,7 @@ import { ConfigError, fromZodError } from './config/errors.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
-import type { EvalEvent, TrainEvent } from './native-types.js';
+import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
 
 export interface TrainOptions {
   /** Named preset to start from (default `mnist-st-quick`); see `presets`. */
@@ -79,6 +79,8 @@ const keepSchema = z.enum(['best', 'last']);
 const normSchema = z.enum(['linf', 'l2']);
 const attackName = z.string().min(1).max(100);
 const ball = { name: attackName, epsilon: finite.min(0).max(1000), keep: keepSchema };
+const iterations = z.number().int().min(0).max(10_000);
+const restarts = z.number().int().min(1).max(1000);
 const descent = { ...ball, stepSize: finite.min(0).max(1000), steps: z.number().int().min(0).max(10_000), restarts: z.number().int().min(1).max(1000), randomStart: z.boolean() };
 /** An attack spelled out (the native core checks the ranges once more). */
 const attackSpecSchema = z.discriminatedUnion('kind', [
@@ -87,6 +89,14 @@ const attackSpecSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('fgsm'), norm: normSchema, ...ball }).strict(),
   z.object({ kind: z.literal('pgd'), norm: normSchema, ...descent }).strict(),
   z.object({ kind: z.literal('cw'), ...descent }).strict(),
+  ...(['apgdCe', 'apgdDlr'] as const).map((kind) =>
+    z.object({ kind: z.literal(kind), name: attackName, norm: normSchema, epsilon: finite.min(0).max(1000), steps: iterations, restarts, eotIter: z.number().int().min(1).max(1000) }).strict(),
+  ),
+  ...(['apgdT', 'fabT'] as const).map((kind) =>
+    z.object({ kind: z.literal(kind), name: attackName, norm: normSchema, epsilon: finite.min(0).max(1000), steps: iterations, restarts, targets: z.number().int().min(1).max(99_999) }).strict(),
+  ),
+  z.object({ kind: z.literal('square'), name: attackName, norm: normSchema, epsilon: finite.min(0).max(1000), queries: z.number().int().min(1).max(100_000), restarts }).strict(),
+  z.object({ kind: z.literal('autoAttack'), name: attackName, norm: normSchema, epsilon: finite.min(0).max(1000), version: z.enum(['standard', 'rand']) }).strict(),
 ]);
 const channelValues = z.array(finite).min(1).max(64);
 
@@ -114,6 +124,7 @@ export const attackEvaluateOptionsSchema = plainObject(
       eval: plainObject(evalSchema.partial()).optional(),
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
       write: z.boolean().optional(),
+      resume: z.boolean().optional(),
       onEvent: z.custom<(event: EvalEvent) => unknown>((v) => typeof v === 'function', 'expected a function').optional(),
       signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
     })
@@ -143,3 +154,9 @@ export function parseEvaluateOptions(options: unknown): EvaluateOptions | Attack
   }
   return parseOptions(evaluateOptionsSchema, options);
 }
+
+// The spelled-out attacks accept exactly the native contract's shapes (a
+// kind added in Rust must be added above, or this stops compiling).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameAttackSpec: Same<z.infer<typeof attackSpecSchema>, AttackSpec> = true;
+void sameAttackSpec;
