@@ -318,3 +318,62 @@ fn the_rand_version_runs_apgd_ce_then_apgd_dlr() {
     assert_eq!(names, ["apgd-ce", "apgd-dlr"]);
     assert!(t.results[0].correct < count(&t.clean));
 }
+
+#[test]
+fn a_batchnorm_resnet_in_eval_mode_keeps_the_properties() {
+    let _g = seeded(0);
+    let (vs, net) = common::tiny_resnet(Kind::Float);
+    // Running statistics away from (0, 1), so eval mode matters.
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.ends_with("running_var") {
+                let _ = t.fill_(0.5);
+            }
+        }
+    });
+    tch::manual_seed(11);
+    let n = 12;
+    let x = Tensor::rand([n, 3, 8, 8], (Kind::Float, tch::Device::Cpu));
+    // Labels the network gives, so every point starts correct.
+    let y = tch::no_grad(|| net.forward(&x, &Mode::Eval)).argmax(-1, false);
+    let images: Vec<u8> =
+        Vec::<u8>::try_from((&x * 255.0).round().to_kind(Kind::Uint8).flatten(0, -1)).unwrap();
+    let labels: Vec<u8> = Vec::<i64>::try_from(&y)
+        .unwrap()
+        .into_iter()
+        .map(|l| l as u8)
+        .collect();
+    let s = st_core::data::Split::from_bytes("t", &images, &labels, [3, 8, 8], 5, tch::Device::Cpu)
+        .unwrap();
+    let attacks = [AttackSpec::AutoAttack {
+        name: "aa".into(),
+        norm: Norm::Linf,
+        epsilon: 8.0 / 255.0,
+        version: AutoAttackVersion::Standard,
+    }];
+    let sorted = || {
+        let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let before: Vec<Tensor> = sorted().into_iter().map(|(_, t)| t.copy()).collect();
+    let t = attack_table(&net, &s, &settings(&attacks, None), None, &mut |_| {})
+        .unwrap()
+        .unwrap();
+    let after: Vec<Tensor> = sorted().into_iter().map(|(_, t)| t).collect();
+    assert!(
+        before.iter().zip(&after).all(|(a, b)| a.equal(b)),
+        "weights and BatchNorm statistics untouched"
+    );
+    let r = &t.results[0];
+    let mut previous = count(&t.clean);
+    for st in r.stages.as_ref().unwrap() {
+        assert_eq!(st.attacked, previous);
+        previous = st.correct;
+    }
+    assert_eq!(r.correct, previous);
+    let (xs, _) = s.slice(0, n);
+    let adv = t.adversarial[0].as_ref().unwrap();
+    assert!(Norm::Linf.max_distance(adv, &xs) <= 8.0 / 255.0 + 1e-6);
+    assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
+}
