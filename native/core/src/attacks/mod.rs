@@ -475,29 +475,22 @@ impl AttackSpec {
                 restarts,
                 eot_iter,
                 ..
-            } => apgd(
-                norm,
-                epsilon,
-                steps,
-                restarts,
-                apgd::ApgdLoss::CrossEntropy,
-                eot_iter,
-            ),
-            AttackSpec::ApgdDlr {
+            }
+            | AttackSpec::ApgdDlr {
                 norm,
                 epsilon,
                 steps,
                 restarts,
                 eot_iter,
                 ..
-            } => apgd(
-                norm,
-                epsilon,
-                steps,
-                restarts,
-                apgd::ApgdLoss::Dlr,
-                eot_iter,
-            ),
+            } => {
+                let loss = if matches!(self, AttackSpec::ApgdCe { .. }) {
+                    apgd::ApgdLoss::CrossEntropy
+                } else {
+                    apgd::ApgdLoss::Dlr
+                };
+                apgd(norm, epsilon, steps, restarts, loss, eot_iter)
+            }
             AttackSpec::ApgdT {
                 norm,
                 epsilon,
