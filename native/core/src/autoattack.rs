@@ -478,7 +478,11 @@ pub fn run(
                 let broken = idx.masked_select(&fooled);
                 if broken.size()[0] > 0 {
                     let sel = fooled.nonzero().flatten(0, -1);
-                    let inputs = x_adv.detach().to_device(Device::Cpu).index_select(0, &sel);
+                    // Only the broken points' inputs cross to the host.
+                    let inputs = x_adv
+                        .detach()
+                        .index_select(0, &sel.to_device(device))
+                        .to_device(Device::Cpu);
                     let _ = state.adversarial.index_copy_(0, &broken, &inputs);
                     let _ = state.robust.index_fill_(0, &broken, 0);
                 }
