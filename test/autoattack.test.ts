@@ -7,8 +7,9 @@
  * keeps it fast: most points fall to APGD-CE.
  */
 import test from 'ava';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { evaluate, type Evaluation } from 'st-native';
 import { CRASH_SIGNS, spawnCli } from './helpers/child-run.js';
@@ -59,6 +60,57 @@ test.serial('the table shows each stage; Ctrl-C inside a stage saves the per-poi
   t.deepEqual(aa.stages!.map((s) => s.correct), expected.stages);
   t.deepEqual(stateFiles(), [], 'the state is removed once complete');
   t.true(existsSync(path.join(runDir, 'eval-best.md')));
+});
+
+test.serial('one evaluation per state file; an edited state is refused and kept; stale temp files of killed writers are swept', async (t) => {
+  // A stops in stage 2 (its state saved after APGD-CE); B, started while A
+  // runs, is refused naming A's pid instead of reading A's state.
+  const first = spawnCli(EVAL);
+  await first.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000);
+  const second = cli(...EVAL);
+  t.is(second.status, 1, second.stderr);
+  t.regex(second.stderr, /ERR_LOCKED/);
+  t.regex(second.stderr, new RegExp(`another process \\(pid ${first.proc.pid} on [^)]+\\) is running the AutoAttack \`aa\``));
+  first.proc.kill('SIGINT');
+  t.is((await first.exited).code, 130, first.stderr());
+  t.deepEqual(stateFiles(), ['eval-best.aa.autoattack-state.safetensors']);
+  const stateFile = path.join(runDir, stateFiles()[0]!);
+  const original = readFileSync(stateFile);
+
+  // The progress record edited in place (stage 1 -> 3: FAB-T skipped):
+  // refused as corrupt, the state left for the user, no result written.
+  const text = original.toString('latin1');
+  const at = text.indexOf('\\"stage\\":1');
+  t.true(at > 0, 'the progress record names stage 1');
+  const edited = Buffer.from(original);
+  edited[at + '\\"stage\\":'.length] = '3'.charCodeAt(0);
+  writeFileSync(stateFile, edited);
+  rmSync(path.join(runDir, 'eval-best.json'), { force: true });
+  const refused = cli(...EVAL);
+  t.is(refused.status, 1, refused.stderr);
+  t.regex(refused.stderr, /ERR_CHECKPOINT.*eval-best\.aa\.autoattack-state\.safetensors: corrupt: the header's checksum/s);
+  t.true(existsSync(stateFile), 'the state is not deleted');
+  t.false(existsSync(path.join(runDir, 'eval-best.json')));
+
+  // Restored, beside a temp file of a writer killed mid-write (a dead pid)
+  // and one of a live writer (this process): the dead one is swept, the
+  // live one kept, and the evaluation resumes.
+  writeFileSync(stateFile, original);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+  const stale = path.join(runDir, `.eval-best.aa.autoattack-state.safetensors.tmp-${host}-${dead}`);
+  const live = path.join(runDir, `.eval-best.aa.autoattack-state.safetensors.tmp-${host}-${process.pid}`);
+  writeFileSync(stale, 'x'.repeat(1000));
+  writeFileSync(live, 'x');
+  // Accepted: it goes on in stage 2 (the first test checks where a resume ends).
+  const resumed = spawnCli(EVAL);
+  await resumed.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000);
+  resumed.proc.kill('SIGINT');
+  t.is((await resumed.exited).code, 130, resumed.stderr());
+  t.notRegex(resumed.stderr(), /corrupt|ERR_/);
+  t.false(existsSync(stale), 'a dead writer\'s temp file is removed');
+  t.true(existsSync(live), 'a live writer\'s temp file stays');
+  for (const f of readdirSync(runDir).filter((name) => name.includes('autoattack-state'))) rmSync(path.join(runDir, f));
 });
 
 test.serial('a component asked for more targets than the other classes is refused, naming the field', async (t) => {

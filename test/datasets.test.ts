@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -460,6 +460,25 @@ test('offline: a missing dataset fails with ERR_DATASET_MISSING naming the files
   t.is(sync!.code, 'ERR_DATASET_MISSING');
   t.regex(sync!.message, /^cifar10: not downloaded yet: cifar-10-binary\.tar\.gz is not in .*cifar10\./);
   t.regex(sync!.message, /cifar-10-binary\.tar\.gz {2}https:\/\/www\.cs\.toronto\.edu\/~kriz\/cifar-10-binary\.tar\.gz {2}\(170,052,171 bytes, md5 c32a1d4ab5d03f1284b67883e8d87530\)/);
+});
+
+test('a folder, a link to a device or a broken link where an archive belongs is named as such, not called missing', (t) => {
+  const root = tmp();
+  const folder = path.join(root, 'cifar10');
+  mkdirSync(folder, { recursive: true });
+  const archive = path.join(folder, 'cifar-10-binary.tar.gz');
+  const cases: [() => void, RegExp][] = [
+    [() => mkdirSync(archive), /cifar-10-binary\.tar\.gz: is a folder, not the downloaded file cifar-10-binary\.tar\.gz; move it away/],
+    [() => symlinkSync('/dev/null', archive), /is a symbolic link to a character device, not the downloaded file/],
+    [() => symlinkSync(path.join(root, 'nowhere'), archive), /is a broken symbolic link, not the downloaded file/],
+  ];
+  for (const [make, message] of cases) {
+    rmSync(archive, { recursive: true, force: true });
+    make();
+    const e = t.throws(() => loadDataset('cifar10', { trainSize: null, testSize: null, dataDir: root }), { instanceOf: DatasetError });
+    t.regex(e!.message, message);
+    t.notRegex(e!.message, /not downloaded yet|Put this file/);
+  }
 });
 
 test('prepareDataset downloads a missing dataset, then loads it', async (t) => {

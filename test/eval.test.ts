@@ -6,7 +6,7 @@
  * cancellation.
  */
 import test from 'ava';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import React from 'react';
@@ -127,15 +127,35 @@ test.serial('bad attack lists and options are usage errors that say what is wron
     [['--normalize', '0.5,0.5,0.5'], /--normalize: expected MEAN\/STD or an even number/],
     [['--model', 'small_cnn'], /--model: a run folder's model, classes and dataset come from its config\.json/],
     [['--n', '0'], /--n: expected an integer in \[1, 10000000\]/],
+    // Negative numbers reach the option's own check (not the parser's "ambiguous").
+    [['--n', '-1'], /--n: expected an integer in \[1, 10000000\], got "-1"/],
+    [['--eps', '-1'], /--eps: expected a radius >= 0, got "-1"/],
+    [['--normalize', '0.5,0.5/0.2'], /--normalize: 2 means and 1 std in "0\.5,0\.5\/0\.2"; give as many stds as means/],
   ];
   for (const [args, message] of cases) {
     const r = cli('eval', runDir, ...args);
     t.is(r.status, 2, args.join(' '));
     t.regex(r.stderr, message, args.join(' '));
   }
+  const folder = path.join(runs, 'x.safetensors');
+  mkdirSync(folder, { recursive: true });
+  const dir = cli('eval', folder, '--model', 'small_cnn');
+  t.is(dir.status, 2);
+  t.regex(dir.stderr, /x\.safetensors: is a folder, not a checkpoint file/);
+  t.notRegex(dir.stderr, /--model/);
   const run = cli('eval', checkpoint, '--attacks', 'run');
   t.is(run.status, 2);
   t.regex(run.stderr, /run \(the run's own evaluation\) needs a run folder/);
+});
+
+test.serial('--n beyond the split evaluates every image and says so, in the output and the JSON', (t) => {
+  const r = cli('eval', runDir, '--attacks', 'clean', '--n', '100000', '--json', '--no-write');
+  const e = json(r);
+  t.is(e.samples, 60);
+  t.regex(e.notices[0]!, /^asked for 100,000 images; the mnist-embedded test split has 60, so all 60 were evaluated$/);
+  const plain = cli('eval', runDir, '--attacks', 'clean', '--n', '100000', '--no-write');
+  t.is(plain.status, 0, plain.stderr);
+  t.regex(plain.stdout + plain.stderr, /asked for 100,000 images/);
 });
 
 test.serial('--save-adversarial writes float32 inputs in the eps-ball and [0,1], with labels and the per-point outcome', (t) => {

@@ -182,8 +182,13 @@ export function diagnose(
       if (d.name === 'mnist-embedded') return { name: d.name, present: mnist !== null, where: mnist };
       const source = OFFICIAL_SOURCES[d.name as keyof typeof OFFICIAL_SOURCES];
       if (!source) return { name: d.name, present: false, where: null };
-      const status = datasetStatus(source, dataDir(env), false);
-      return { name: d.name, present: status.state === 'verified' || status.state === 'unverified', where: status.folder };
+      try {
+        const status = datasetStatus(source, dataDir(env), false);
+        return { name: d.name, present: status.state === 'verified' || status.state === 'unverified', where: status.folder };
+      } catch (e) {
+        problems.push({ severity: 'warning', problem: (e as Error).message, fix: 'move the entry named above away from the data folder' });
+        return { name: d.name, present: false, where: null };
+      }
     }),
     problems,
   };

@@ -4,7 +4,8 @@
  * the per-point worst case; plain progress lines without a TTY, a live view
  * on one, or one JSON object with --json.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import React from 'react';
 import { render } from 'ink';
 import { parseSetArgument } from '../config/resolve.js';
@@ -85,6 +86,11 @@ export function parseNormalize(text: string): Normalization {
     if (all.length % 2 !== 0) throw new UsageError(`--normalize: expected MEAN/STD or an even number of values (means, then stds), got "${text}"`);
     [mean, std] = [all.slice(0, all.length / 2), all.slice(all.length / 2)];
   }
+  if (mean.length !== std.length) {
+    throw new UsageError(
+      `--normalize: ${mean.length} mean${mean.length === 1 ? '' : 's'} and ${std.length} std${std.length === 1 ? '' : 's'} in "${text}"; give as many stds as means, one per channel or one for all (e.g. 0.4914,0.4822,0.4465/0.2471,0.2435,0.2616 or 0.5/0.5)`,
+    );
+  }
   if (std.some((s) => !(s > 0))) throw new UsageError(`--normalize: every std must be > 0, got "${text}"`);
   return { mean, std };
 }
@@ -95,9 +101,19 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
   const target = positionals[0]!;
   let isDir: boolean;
   try {
-    isDir = statSync(target).isDirectory();
-  } catch {
+    const st = statSync(target);
+    isDir = st.isDirectory();
+    if (!isDir && !st.isFile()) throw new UsageError(`${target}: not a run folder or a checkpoint file (a checkpoint must be a plain file, not a pipe or device)`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`${target}: no such run folder or checkpoint file`);
+  }
+  if (isDir && !existsSync(path.join(target, 'config.json'))) {
+    throw new UsageError(
+      /\.(safetensors|pt|pth|bin)$/i.test(target)
+        ? `${target}: is a folder, not a checkpoint file (and not a run folder: it has no config.json)`
+        : `${target}: a folder without config.json, so not a run folder of st-native; give a run folder or a checkpoint file`,
+    );
   }
   const str = (k: string) => values[k] as string | undefined;
   const which = str('checkpoint');
@@ -124,7 +140,12 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
     .map((a) => a.trim())
     .filter((a) => a.length > 0) ?? (isDir ? [...RUN_ATTACKS] : [...PAPER_ATTACKS]);
   if (attacks.length === 0) throw new UsageError('--attacks: expected a comma-separated list, e.g. clean,fgsm,pgd20,pgd100,cw');
-  const num = (k: string) => (str(k) === undefined ? undefined : parseNumber(k, str(k)!));
+  const num = (k: string) => {
+    if (str(k) === undefined) return undefined;
+    const value = parseNumber(k, str(k)!);
+    if (value < 0) throw new UsageError(`--${k}: expected a ${k === 'step' ? 'step size' : 'radius'} >= 0, got "${str(k)}"`);
+    return value;
+  };
   const int = (k: string, min: number, max: number) => (str(k) === undefined ? undefined : parseInteger(k, str(k)!, min, max));
   const options: AttackEvaluateOptions = {
     ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as 'best' | 'last' | 'interrupted' } : { file: target }),

@@ -20,6 +20,27 @@ interface Io {
 
 type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/**
+ * `--n -1` as `--n=-1`: node's parser reads a value that starts with `-` as
+ * an option ("argument is ambiguous"); a negative number is a value, which
+ * the option's own check then refuses or takes with a message naming it.
+ */
+function joinNegativeValues(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : null;
+    if (name !== null && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 /** Strict parsing: an unknown option is a usage error (exit 2), not ignored. */
 function parse(
   args: string[],
@@ -27,7 +48,7 @@ function parse(
   positionals = false,
 ): { values: OptionValues; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
+    const parsed = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
     return { values: parsed.values as OptionValues, positionals: parsed.positionals };
   } catch (e) {
     throw new UsageError((e as Error).message);

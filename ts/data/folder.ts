@@ -8,7 +8,7 @@
  * again before it is used.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { dataDir } from '../runtime/cache.js';
 import { DatasetError } from './errors.js';
@@ -94,9 +94,44 @@ export interface FileStatus {
   url: string;
 }
 
+/** What a non-regular entry is, in words ("a folder", "a symbolic link to a character device"). */
+function entryKind(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Something other than a file where a dataset file belongs (a folder, a link
+ * to a device, a broken link): an error naming what is there, rather than
+ * "missing" (which would send the user to put a file where one cannot go).
+ */
+function inTheWay(file: string, remote: RemoteFile): DatasetError | null {
+  let link: Stats;
+  try {
+    link = lstatSync(file);
+  } catch {
+    return null; // nothing there
+  }
+  let target: Stats | null = null;
+  try {
+    target = statSync(file);
+  } catch {
+    /* a broken link */
+  }
+  if (target?.isFile()) return null;
+  const what = link.isSymbolicLink() ? (target ? `a symbolic link to ${entryKind(target).replace(/^not a regular file$/, 'something that is not a regular file')}` : 'a broken symbolic link') : entryKind(link);
+  return new DatasetError(file, `is ${what}, not the downloaded file ${remote.name}; move it away, then put the file there (as downloaded, ${remote.bytes.toLocaleString('en-US')} bytes) or run \`st-native data fetch\``);
+}
+
 export function fileStatus(folder: string, remote: RemoteFile, verify: boolean): FileStatus {
   const file = path.join(folder, remote.name);
   const base = { name: remote.name, path: file, expectedBytes: remote.bytes, md5: remote.md5, url: remote.url };
+  const blocked = inTheWay(file, remote);
+  if (blocked) throw blocked;
   let st: ReturnType<typeof statSync> | undefined;
   try {
     st = statSync(file);

@@ -29,7 +29,7 @@ import type {
   RunEval,
   TrainSummary,
 } from '../native-types.js';
-import { writeFileAtomic, writeJsonAtomic } from './files.js';
+import { removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -385,6 +385,17 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     if (a.kind === 'run' && run === null) throw attackError(`attacks[${i}]`, "run (the run's own evaluation) needs a run folder");
   });
   const data = await prepareDataset(dataset, dataRequest);
+  const available = data.test.labels.length;
+  const requestedN = options.n ?? defaultN;
+  const shortfall =
+    requestedN !== null && requestedN > available
+      ? `asked for ${requestedN.toLocaleString('en-US')} images; the ${dataset} test split has ${available.toLocaleString('en-US')}, so all ${available.toLocaleString('en-US')} were evaluated`
+      : null;
+  const stem = outputStem(target, file);
+  const writes = options.write !== false;
+  // A writer killed mid-write (kill -9 during an AutoAttack state save)
+  // left its temp file; nothing will ever rename it.
+  if (writes) removeStaleTempFiles(path.dirname(path.resolve(stem)));
   const request: EvalRequest = {
     checkpoint: file,
     model,
@@ -397,17 +408,20 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     device,
     saveAdversarial: options.saveAdversarial === undefined ? null : path.resolve(options.saveAdversarial),
     run,
-    resumePrefix: options.write !== false && options.resume !== false ? path.resolve(outputStem(target, file)) : null,
+    resumePrefix: writes && options.resume !== false ? path.resolve(stem) : null,
+    dataSource: { dataset, split: 'test' },
   };
+  const onEvent = options.onEvent ?? (() => undefined);
+  if (shortfall) onEvent({ type: 'notice', message: shortfall });
   const report = await loadNative().evaluateAttacks(
     request,
     { ...data.test, channels: data.channels, height: data.height, width: data.width },
-    options.onEvent ?? (() => undefined),
+    onEvent,
     options.signal,
   );
   const evaluation: Evaluation = { ...report, target, dataset, split: 'test', files: null };
-  if (options.write !== false) {
-    const stem = outputStem(target, file);
+  if (shortfall) evaluation.notices = [shortfall, ...evaluation.notices];
+  if (writes) {
     evaluation.files = { json: `${stem}.json`, markdown: `${stem}.md` };
     writeJsonAtomic(evaluation.files.json, evaluation);
     writeFileAtomic(evaluation.files.markdown, markdownReport(evaluation));

@@ -1,5 +1,6 @@
 // Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
 import type { AttackSpec } from "./AttackSpec.js";
+import type { DataSource } from "./DataSource.js";
 import type { DeviceChoice } from "./DeviceChoice.js";
 import type { ModelName } from "./ModelName.js";
 import type { Normalization } from "./Normalization.js";
@@ -48,4 +49,9 @@ export type EvalRequest = {
    * (null: not resumable).
    */
   resumePrefix: string | null,
+  /**
+   * Which images these are (dataset and split), recorded in the
+   * resumable state's fingerprint beside a hash of the images themselves.
+   */
+  dataSource: DataSource | null,
 };

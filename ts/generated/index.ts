@@ -10,6 +10,7 @@ export type { Branches } from "./Branches.js";
 export type { CheckpointInfo } from "./CheckpointInfo.js";
 export type { CheckpointKind } from "./CheckpointKind.js";
 export type { CollaborativeConfig } from "./CollaborativeConfig.js";
+export type { DataSource } from "./DataSource.js";
 export type { DeviceChoice } from "./DeviceChoice.js";
 export type { EvalConfig } from "./EvalConfig.js";
 export type { EvalEvent } from "./EvalEvent.js";

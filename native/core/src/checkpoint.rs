@@ -6,6 +6,13 @@
 //!   order, so it does not depend on the file layout). Verified on load: a
 //!   flipped bit is an error, never a silently worse model. Files without it
 //!   (written by PyTorch) still load, and say so (`CheckpointInfo::verified`).
+//! - `st_native.metadata_crc32`: a CRC-32 of everything else the header
+//!   says: each tensor's name, dtype and shape, the tensor checksum above and
+//!   every other metadata entry (in key order). A file's meaning lives in its
+//!   metadata too (an AutoAttack state's stage, a training state's epoch), so
+//!   an edited header is as much corruption as a flipped weight. Verified on
+//!   load when present; files written before it existed lack it, and
+//!   `read_named_sealed` refuses those.
 //! - what evaluation needs to reproduce the run's numbers without any other
 //!   file: model, class count, seed and the epoch the weights were evaluated
 //!   after.
@@ -31,6 +38,7 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 pub const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 
 const KEY_CRC: &str = "st_native.crc32";
+const KEY_META_CRC: &str = "st_native.metadata_crc32";
 const KEY_MODEL: &str = "st_native.model";
 const KEY_CLASSES: &str = "st_native.num_classes";
 const KEY_EPOCH: &str = "st_native.epoch";
@@ -265,6 +273,41 @@ fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
     format!("{:08x}", h.finalize())
 }
 
+/// CRC-32 over the header's meaning: each tensor's (name, dtype, shape) in
+/// name order, then every metadata entry but this checksum itself in key
+/// order (the tensor checksum among them, which binds the data in).
+fn metadata_checksum<'a>(
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize])>,
+    metadata: &HashMap<String, String>,
+) -> String {
+    let mut h = crc32fast::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, dtype, shape) in sorted {
+        field(name.as_bytes());
+        field(format!("{dtype:?}").as_bytes());
+        let dims: Vec<u8> = shape
+            .iter()
+            .flat_map(|&d| (d as u64).to_le_bytes())
+            .collect();
+        field(&dims);
+    }
+    let mut entries: Vec<_> = metadata
+        .iter()
+        .filter(|(k, _)| *k != KEY_META_CRC)
+        .collect();
+    entries.sort();
+    for (k, v) in entries {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    format!("{:08x}", h.finalize())
+}
+
 // ---------------------------------------------------------------- checks
 
 /// The first variable holding NaN or ±inf, if any (one reduction per tensor,
@@ -351,6 +394,13 @@ pub fn save_named(
     host.sort_by(|a, b| a.0.cmp(&b.0));
     let crc = checksum(host.iter().map(|(n, t)| (n.as_str(), t.bytes.as_slice())));
     metadata.insert(KEY_CRC.to_string(), crc);
+    metadata.remove(KEY_META_CRC);
+    let sealed = metadata_checksum(
+        host.iter()
+            .map(|(n, t)| (n.as_str(), t.dtype, t.shape.as_slice())),
+        &metadata,
+    );
+    metadata.insert(KEY_META_CRC.to_string(), sealed);
     let bytes = safetensors::tensor::serialize(host.iter().map(|(n, t)| (n, t)), &Some(metadata))
         .map_err(|e| err(path, format!("cannot serialise: {e:?}")))?;
     write_atomic(path, &bytes)
@@ -363,7 +413,24 @@ pub type NamedTensors = (Vec<(String, Tensor)>, HashMap<String, String>);
 /// our checksum is refused here: this is for files we wrote) with its
 /// metadata. Tensors come back on the CPU in their stored dtype.
 pub fn read_named(path: &Path) -> Result<NamedTensors> {
+    read_named_checked(path, false)
+}
+
+/// `read_named` for files whose metadata is part of their meaning (an
+/// AutoAttack state): refuses a file without the metadata checksum, so no
+/// header edit can go unseen.
+pub fn read_named_sealed(path: &Path) -> Result<NamedTensors> {
+    read_named_checked(path, true)
+}
+
+fn read_named_checked(path: &Path, sealed: bool) -> Result<NamedTensors> {
     let parsed = parse(path)?;
+    if sealed && !parsed.metadata_verified {
+        return Err(err(
+            path,
+            "has no checksum over its metadata: written by an older st-native or edited; delete it to start over",
+        ));
+    }
     if !parsed.info.verified {
         return Err(err(
             path,
@@ -466,6 +533,8 @@ fn parse_info(metadata: &Option<HashMap<String, String>>, tensors: usize) -> Che
 struct Parsed {
     bytes: Vec<u8>,
     info: CheckpointInfo,
+    /// The metadata checksum was present and matched.
+    metadata_verified: bool,
 }
 
 fn parse(path: &Path) -> Result<Parsed> {
@@ -486,9 +555,31 @@ fn parse(path: &Path) -> Result<Parsed> {
         }
         info.verified = true;
     }
+    let mut metadata_verified = false;
+    if let Some(metadata) = header.metadata() {
+        if let Some(stored) = metadata.get(KEY_META_CRC) {
+            let actual = metadata_checksum(
+                tensors
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.dtype(), v.shape())),
+                metadata,
+            );
+            if &actual != stored {
+                return Err(err(
+                    path,
+                    format!("corrupt: the header's checksum is {actual}, the file says {stored} (its metadata, names, dtypes or shapes were changed after it was written)"),
+                ));
+            }
+            metadata_verified = true;
+        }
+    }
     drop(tensors);
     drop(st);
-    Ok(Parsed { bytes, info })
+    Ok(Parsed {
+        bytes,
+        info,
+        metadata_verified,
+    })
 }
 
 /// What a checkpoint says about itself, after verifying its checksum.

@@ -36,6 +36,11 @@ pub enum CoreError {
     #[error("out of memory: {0}")]
     OutOfMemory(String),
 
+    /// Another live process owns a file this work must write (a resumable
+    /// state): refused at once instead of sharing it.
+    #[error("{path}: {message}")]
+    Locked { path: String, message: String },
+
     #[error("device: {0}")]
     Device(String),
 
@@ -67,6 +72,7 @@ impl CoreError {
             CoreError::NonFiniteLoss { .. } => "ERR_NONFINITE_LOSS",
             CoreError::NonFiniteWeights { .. } => "ERR_NONFINITE_WEIGHTS",
             CoreError::OutOfMemory(_) => "ERR_OUT_OF_MEMORY",
+            CoreError::Locked { .. } => "ERR_LOCKED",
             CoreError::Device(_) => "ERR_DEVICE",
             CoreError::Io { .. } => "ERR_IO",
             CoreError::Torch(e) if is_allocation_failure(&e.to_string()) => "ERR_OUT_OF_MEMORY",

@@ -188,12 +188,14 @@ impl Normalization {
     pub fn validate(&self, channels: i64) -> Result<()> {
         for (field, v) in [("normalize.mean", &self.mean), ("normalize.std", &self.std)] {
             if v.len() != 1 && v.len() as i64 != channels {
+                let expected = if channels == 1 {
+                    "expected 1 value (the images have one channel)".to_string()
+                } else {
+                    format!("expected 1 value or {channels} (one per channel)")
+                };
                 return Err(CoreError::config(
                     field,
-                    format!(
-                        "expected 1 or {channels} values (one per channel), got {}",
-                        v.len()
-                    ),
+                    format!("{expected}, got {}", v.len()),
                 ));
             }
             if v.iter().any(|x| !x.is_finite()) {
@@ -282,6 +284,35 @@ pub struct EvalRequest {
     /// `<this>.<attack>.autoattack-state.safetensors` and resume from it
     /// (null: not resumable).
     pub resume_prefix: Option<String>,
+    /// Which images these are (dataset and split), recorded in the
+    /// resumable state's fingerprint beside a hash of the images themselves.
+    #[serde(default)]
+    pub data_source: Option<DataSource>,
+}
+
+/// Where evaluated images come from, as the caller names them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataSource {
+    pub dataset: String,
+    pub split: String,
+}
+
+/// SHA-256 of the first `n` images and labels (with their shape), so that a
+/// state saved on one image set never resumes on another of the same size.
+pub fn images_digest(images: &[u8], labels: &[u8], shape: [i64; 3], n: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let per_image = shape.iter().product::<i64>() as usize;
+    let n = n.max(0) as usize;
+    let mut h = Sha256::new();
+    for d in shape {
+        h.update((d as u64).to_le_bytes());
+    }
+    h.update((n as u64).to_le_bytes());
+    h.update(&images[..(n * per_image).min(images.len())]);
+    h.update(&labels[..n.min(labels.len())]);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const MAX_ATTACKS: usize = 64;
@@ -637,6 +668,21 @@ pub struct Table {
     pub notices: Vec<String>,
 }
 
+fn state_locks(settings: &TableSettings) -> Result<Vec<crate::state_lock::StateLock>> {
+    let Some(r) = &settings.resume else {
+        return Ok(Vec::new());
+    };
+    settings
+        .attacks
+        .iter()
+        .filter(|a| matches!(a, AttackSpec::AutoAttack { .. }))
+        .map(|a| {
+            let file = crate::autoattack::state_file(&r.prefix, a.name());
+            crate::state_lock::StateLock::acquire(&file, &format!("the AutoAttack `{}`", a.name()))
+        })
+        .collect()
+}
+
 fn run_attacks(
     net: &dyn Classifier,
     split: &Split,
@@ -650,6 +696,9 @@ fn run_attacks(
     let run = settings.run.clone();
     let mut batch = settings.batch_size;
     let mut out = Vec::new();
+    // One evaluation per state file: every AutoAttack's lock is taken
+    // before any work, and held until the table is done.
+    let _locks = state_locks(settings)?;
     for (index, spec) in settings.attacks.iter().enumerate() {
         let started = Instant::now();
         let name = spec.name().to_string();
@@ -949,9 +998,13 @@ pub fn evaluate_attacks(
         resume: req.resume_prefix.as_ref().map(|p| ResumeSettings {
             prefix: p.into(),
             fingerprint: format!(
-                "checkpoint crc32 {crc}, model {}, {} classes, {n} images, seed {}, batch {}, normalize {}",
+                "checkpoint crc32 {crc}, model {}, {} classes, {n} images ({}, sha256 {}), seed {}, batch {}, normalize {}",
                 req.model,
                 req.num_classes,
+                req.data_source
+                    .as_ref()
+                    .map_or("unnamed images".to_string(), |d| format!("{} {} split", d.dataset, d.split)),
+                images_digest(images, labels, shape, n),
                 req.seed,
                 req.batch_size,
                 serde_json::to_string(&req.normalize).expect("serialises"),

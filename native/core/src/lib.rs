@@ -24,6 +24,7 @@ pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod resume;
+pub mod state_lock;
 pub mod train;
 
 pub use error::{CoreError, Result};

@@ -60,3 +60,32 @@ pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     let scale = b.abs().max().double_value(&[]).max(1e-12);
     diff / scale
 }
+
+/// A SmallCNN checkpoint of ours and 1×28×28 digits-like data.
+pub fn small_cnn_checkpoint(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let m = st_core::models::build_model("small_cnn", 10, [1, 28, 28], Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        for (name, mut t) in m.vs.variables() {
+            if name.starts_with("classifier.fc3") {
+                t.copy_(&(t.randn_like() * 0.1));
+            }
+        }
+    });
+    let path = dir.join("model.safetensors");
+    st_core::checkpoint::save(
+        &m.vs,
+        &path,
+        &st_core::checkpoint::SaveMeta {
+            model: "small_cnn",
+            num_classes: 10,
+            epoch: 3,
+            seed: 11,
+            kind: "last",
+        },
+    )
+    .unwrap();
+    let n = 60usize;
+    let images: Vec<u8> = (0..n * 784).map(|i| ((i * 7919) % 251) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    (path, images, labels)
+}

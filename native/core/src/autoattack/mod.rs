@@ -27,17 +27,22 @@
 //! look like probabilities rather than logits, zero and non-finite
 //! gradients. Each failed check becomes a warning in the result.
 
+mod checks;
+mod state;
+
+pub use checks::sanity_checks;
+pub use state::{state_file, Resume};
+use state::{Expected, State};
+
 use crate::attacks::apgd::{Apgd, ApgdLoss};
 use crate::attacks::fab::Fab;
 use crate::attacks::square::Square;
 use crate::attacks::{mix_seed, Attack, AttackContext, AutoAttackVersion, Norm};
 use crate::data::Split;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::eval::EvalEvent;
 use crate::models::{Classifier, Mode};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
@@ -131,15 +136,6 @@ pub struct StageResult {
     pub seconds: f64,
 }
 
-/// Where an AutoAttack keeps its state, and what it must match.
-#[derive(Debug, Clone)]
-pub struct Resume {
-    pub file: PathBuf,
-    /// The settings, checkpoint and images the state belongs to (any text
-    /// that changes when they change); a state with another is refused.
-    pub fingerprint: String,
-}
-
 /// What `run` asks for.
 pub struct AaRun<'a> {
     /// The attack's name in events and results.
@@ -169,193 +165,11 @@ pub struct AaOutcome {
     pub resumed: bool,
 }
 
-/// The per-point state that survives an interruption.
-struct State {
-    /// Correct clean and not broken yet (bool, CPU).
-    robust: Tensor,
-    /// Robust when the current stage began: its list of points.
-    entering: Tensor,
-    /// The scored inputs (float, CPU).
-    adversarial: Tensor,
-    stage: usize,
-    /// Position in the current stage's list of points.
-    next: i64,
-    results: Vec<StageResult>,
-    warnings: Vec<String>,
-    /// Time spent in the current stage before an interruption.
-    stage_seconds: f64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Progress {
-    fingerprint: String,
-    stage: usize,
-    next: i64,
-    samples: i64,
-    results: Vec<StageResult>,
-    warnings: Vec<String>,
-    stage_seconds: f64,
-}
-
-const KEY_PROGRESS: &str = "st_native.autoattack";
-
-impl State {
-    fn save(&self, r: &Resume) -> Result<()> {
-        let broken = self.adversarial.size()[0];
-        let changed = self
-            .robust
-            .logical_not()
-            .nonzero()
-            .flatten(0, -1)
-            .to_kind(Kind::Int64);
-        let progress = Progress {
-            fingerprint: r.fingerprint.clone(),
-            stage: self.stage,
-            next: self.next,
-            samples: broken,
-            results: self.results.clone(),
-            warnings: self.warnings.clone(),
-            stage_seconds: self.stage_seconds,
-        };
-        let mut metadata = HashMap::new();
-        metadata.insert(
-            KEY_PROGRESS.to_string(),
-            serde_json::to_string(&progress).expect("progress serialises"),
-        );
-        metadata.insert("st_native.kind".to_string(), "autoattack_state".to_string());
-        // Only the inputs that differ from the images are stored (robust
-        // points keep their image), so a robust model's state stays small.
-        let named = vec![
-            ("robust".to_string(), self.robust.to_kind(Kind::Uint8)),
-            ("entering".to_string(), self.entering.to_kind(Kind::Uint8)),
-            ("changed_index".to_string(), changed.shallow_clone()),
-            (
-                "changed_inputs".to_string(),
-                self.adversarial.index_select(0, &changed),
-            ),
-        ];
-        crate::checkpoint::save_named(named, &r.file, metadata)
-    }
-
-    /// The saved state, or None if there is none; an error if it belongs to
-    /// other settings or does not fit the images.
-    fn load(r: &Resume, x: &Tensor) -> Result<Option<State>> {
-        if !r.file.exists() {
-            return Ok(None);
-        }
-        let path = r.file.display().to_string();
-        let bad = |message: String| CoreError::Checkpoint {
-            path: path.clone(),
-            message,
-        };
-        let (tensors, metadata) = crate::checkpoint::read_named(&r.file)?;
-        let progress: Progress = metadata
-            .get(KEY_PROGRESS)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| bad("not an AutoAttack state (no progress record)".into()))?;
-        if progress.fingerprint != r.fingerprint {
-            return Err(bad(format!(
-                "this AutoAttack state was saved by an evaluation with other settings, another checkpoint or other images ({}); delete it to start over",
-                progress.fingerprint
-            )));
-        }
-        let get = |name: &str| {
-            tensors
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.shallow_clone())
-                .ok_or_else(|| bad(format!("has no `{name}`")))
-        };
-        let n = x.size()[0];
-        let robust = get("robust")?.to_kind(Kind::Bool);
-        let entering = get("entering")?.to_kind(Kind::Bool);
-        let index = get("changed_index")?.to_kind(Kind::Int64);
-        let inputs = get("changed_inputs")?.to_kind(Kind::Float);
-        let k = index.size()[0];
-        let mut shape = x.size();
-        shape[0] = k;
-        if robust.size() != [n] || entering.size() != [n] || inputs.size() != shape {
-            return Err(bad(format!(
-                "holds state for other images (expected {n} points of shape {:?})",
-                &x.size()[1..]
-            )));
-        }
-        let mut adversarial = x.copy();
-        if k > 0 {
-            let _ = adversarial.index_copy_(0, &index, &inputs);
-        }
-        Ok(Some(State {
-            robust,
-            entering,
-            adversarial,
-            stage: progress.stage,
-            next: progress.next,
-            results: progress.results,
-            warnings: progress.warnings,
-            stage_seconds: progress.stage_seconds,
-        }))
-    }
-}
-
 /// Correct predictions on `x` (bool, on x's device).
 fn correct(net: &dyn Classifier, x: &Tensor, y: &Tensor) -> Tensor {
     tch::no_grad(|| net.forward(x, &Mode::Eval))
         .argmax(-1, false)
         .eq_tensor(y)
-}
-
-/// The official package's checks on a batch of images, as warnings.
-pub fn sanity_checks(
-    net: &dyn Classifier,
-    x: &Tensor,
-    y: &Tensor,
-    version: AutoAttackVersion,
-) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let (a, b) = tch::no_grad(|| (net.forward(x, &Mode::Eval), net.forward(x, &Mode::Eval)));
-    let scale = a.abs().max().double_value(&[]).max(1e-12);
-    let changed = (&a - &b).abs().max().double_value(&[]) / scale;
-    let randomised = changed > 1e-5;
-    if randomised && version == AutoAttackVersion::Standard {
-        warnings.push(format!(
-            "the model's outputs change between two passes on the same images (by {changed:.1e} relative): it looks randomised, and the standard version assumes a deterministic model; use version rand (expectation over transformation)"
-        ));
-    }
-    if !randomised && version == AutoAttackVersion::Rand {
-        warnings.push("the model's outputs do not change between two passes: it is deterministic, and the standard version is the stronger evaluation for it".into());
-    }
-    if a.isfinite().logical_not().any().int64_value(&[]) != 0 {
-        warnings.push("the model's outputs contain NaN or infinity".into());
-    }
-    let sums = a.sum_dim_intlist([1i64].as_slice(), false, None::<Kind>);
-    let in_unit = a.min().double_value(&[]) >= 0.0 && a.max().double_value(&[]) <= 1.0;
-    if in_unit && (sums - 1.0).abs().max().double_value(&[]) < 1e-4 {
-        warnings.push("the model's outputs are in [0,1] and sum to 1: probabilities, not logits; the DLR and margin losses expect logits, and a softmax at the end can mask gradients".into());
-    }
-    let xg = x.detach().set_requires_grad(true);
-    let loss = net
-        .forward(&xg, &Mode::Eval)
-        .log_softmax(-1, None::<Kind>)
-        .nll_loss_nd::<Tensor>(y, None, tch::Reduction::Sum, -100);
-    let g = Tensor::run_backward(&[loss], &[&xg], false, false).remove(0);
-    let n = x.size()[0];
-    let flat = g.reshape([n, -1]);
-    if flat.isfinite().logical_not().any().int64_value(&[]) != 0 {
-        warnings.push("the gradient of the loss contains NaN or infinity".into());
-    }
-    let zero = flat
-        .abs()
-        .amax([1i64].as_slice(), false)
-        .eq(0.0)
-        .sum(Kind::Int64)
-        .int64_value(&[]);
-    if zero > 0 {
-        warnings.push(format!(
-            "{zero} of {n} images have a zero gradient of the loss (gradient masking?): gradient-based attacks cannot move them, and their robustness may be overestimated"
-        ));
-    }
-    warnings
 }
 
 fn cancelled(cancel: Option<&AtomicBool>) -> bool {
@@ -381,8 +195,15 @@ pub fn run(
     let num_classes = tch::no_grad(|| net.forward(&x_all.narrow(0, 0, 1), &Mode::Eval)).size()[1];
     let stages = stages(r.norm, r.epsilon, r.version, num_classes);
 
+    let names: Vec<&str> = stages.iter().map(|s| s.name).collect();
+    let expected = Expected {
+        stages: &names,
+        x: &x_cpu,
+        norm: r.norm,
+        epsilon: r.epsilon,
+    };
     let loaded = match &r.resume {
-        Some(res) => State::load(res, &x_cpu)?,
+        Some(res) => State::load(res, &expected)?,
         None => None,
     };
     let resumed = loaded.is_some();
@@ -449,7 +270,8 @@ pub fn run(
             robust: count(&state.robust),
             samples: n,
         });
-        while state.next < total {
+        // Checked before each batch, and here for a stage with no points.
+        while state.next < total || (total == 0 && cancelled(cancel)) {
             if cancelled(cancel) {
                 state.stage_seconds = stage_seconds();
                 if let Some(res) = &r.resume {
@@ -548,21 +370,4 @@ pub fn run(
         warnings: state.warnings,
         resumed,
     }))
-}
-
-/// A file name for an attack's state from its (free-text) name.
-pub fn state_file(prefix: &Path, attack: &str) -> PathBuf {
-    let safe: String = attack
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(format!(".{safe}.autoattack-state.safetensors"));
-    PathBuf::from(s)
 }
