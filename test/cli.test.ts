@@ -64,7 +64,7 @@ test('a malformed --set, an unknown preset and an unreadable --config exit 2', (
   t.regex(set.stderr, /--set: expected key\.path=value, got "epochs"/);
   const preset = cli('train', '--preset', 'mnist-fast');
   t.is(preset.status, 2);
-  t.regex(preset.stderr, /preset: unknown preset "mnist-fast"; expected one of mnist-st-quick/);
+  t.regex(preset.stderr, /preset: unknown preset "mnist-fast"; `st-native presets` lists all \d+/);
   const config = cli('train', '--config', path.join(root, 'no-such-config.json'));
   t.is(config.status, 2);
   t.regex(config.stderr, /--config .*no-such-config\.json: cannot read a JSON object/);
@@ -93,8 +93,25 @@ test('unknown options and commands are usage errors', (t) => {
   t.is(cli('eval', root, '--checkpoint', 'worst').status, 2);
 });
 
+test('misspelt commands, options, presets and fields get a "did you mean"', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['trian'], /unknown command "trian" \(did you mean "train"\?\); expected one of train, eval, models/],
+    [['train', '--epoch', '1'], /Unknown option '--epoch' \(did you mean --epochs\?\)/],
+    [['eval', root, '--attack', 'pgd20'], /Unknown option '--attack' \(did you mean --attacks\?\)/],
+    [['train', '--preset', 'mnist-st-quik'], /unknown preset "mnist-st-quik" \(did you mean "mnist-st-quick"\?\); `st-native presets` lists all \d+/],
+    [['train', '--set', 'lr=0'], /lr: unknown field \(did you mean "optimizer\.lr"\?\)/],
+    [['train', '--set', 'method.betta=6'], /method\.betta: unknown field \(did you mean "beta"\?\)/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    t.is(r.status, 2, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+    t.true(r.stderr.length < 600, `short: ${r.stderr}`);
+  }
+});
+
 test('eval of a folder that is not a run says so', (t) => {
   const r = cli('eval', root);
   t.is(r.status, 2);
-  t.regex(r.stderr, /config\.json: not found: is this a run folder\?/);
+  t.regex(r.stderr, /a folder without config\.json, so not a run folder of st-native/);
 });

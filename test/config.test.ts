@@ -170,9 +170,11 @@ test('unknown keys are rejected at any depth, named by path, with a suggestion w
   t.deepEqual(issuesOf(() => resolveConfig({ overrides: [{ method: { name: 'natural', beta: 1 } }] })), ['method.beta: unknown field']);
 });
 
-test('unknown presets are named with the alternatives', (t) => {
+test('unknown presets point to the closest name and the list, not all names on one line', (t) => {
   const [issue] = issuesOf(() => resolveConfig({ preset: 'mnist-fast' }));
-  t.regex(issue!, /^preset: unknown preset "mnist-fast"; expected one of mnist-st-quick/);
+  t.regex(issue!, /^preset: unknown preset "mnist-fast"; `st-native presets` lists all \d+$/);
+  const [close] = issuesOf(() => resolveConfig({ preset: 'cifar10-resnet18-sT' }));
+  t.regex(close!, /^preset: unknown preset "cifar10-resnet18-sT" \(did you mean "cifar10-resnet18-st"\?\)/);
 });
 
 test('switching method replaces the method instead of merging fields into it', (t) => {

@@ -121,6 +121,8 @@ test.serial('bad attack lists and options are usage errors that say what is wron
   const cases: [string[], RegExp][] = [
     [['--attacks', 'pgd20,pgd20'], /attacks\[1\]: "pgd20" is listed twice/],
     [['--attacks', 'bim'], /unknown attack "bim"/],
+    [['--attacks', 'pgd-20'], /unknown attack "pgd-20" \(did you mean "pgd20"\?\)/],
+    [['--attacks', 'apgdce'], /unknown attack "apgdce" \(did you mean "apgd-ce"\?\)/],
     [['--attacks', 'fgsmx3'], /FGSM has no random start/],
     [['--attacks', 'cw-l2'], /unknown attack|CW-inf is an L-inf attack/],
     [['--eps', 'lots'], /--eps: expected a number \(e\.g\. 0\.031 or 8\/255\)/],

@@ -214,8 +214,8 @@ test.serial('early failures leave no run folder: no GPU for --device cuda, a bad
   const base = ['train', '--runs-dir', runs, '--set', 'dataset.trainSize=64', '--set', 'dataset.testSize=8'];
   if (!runtimeInfo().cudaAvailable) {
     const r = cli(...base, '--name', 'nocuda', '--device', 'cuda');
-    t.is(r.status, 1, r.stderr);
-    t.regex(r.stderr, /\[ERR_DEVICE\]/);
+    t.is(r.status, 2, r.stderr);
+    t.regex(r.stderr, /invalid config:\n {2}device: "cuda" was requested but libtorch sees no CUDA device \(use "auto" or "cpu"\)/);
     t.false(existsSync(path.join(runs, 'nocuda')));
   }
   const bad = path.join(runs, 'garbage.safetensors');

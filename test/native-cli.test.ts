@@ -52,3 +52,11 @@ test('train without a TTY prints plain progress lines and the summary', (t) => {
   t.regex(r.stdout, /^best epoch \(1, by pgd-2 on 40 held-out test images\): clean/m);
   t.regex(r.stdout, new RegExp(`^run folder: ${path.join(runs, 'plain').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
 });
+
+test('--version names the package, the clone commit, libtorch and Node', (t) => {
+  for (const flag of ['--version', '-V']) {
+    const r = cli(flag);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^st-native \d+\.\d+\.\d+ \((git [0-9a-f]{12}(-dirty)?, )?libtorch 2\.11\.0[^,]*, node v\d+\.\d+\.\d+\)\n$/);
+  }
+});

@@ -32,6 +32,11 @@ export function report(e: unknown, write: (s: string) => void): number {
     return EXIT.failed;
   }
   const err = e as Error & { code?: string; runDir?: string };
+  if (err.code === 'ERR_DEVICE' && typeof err.message === 'string') {
+    // A device this machine does not have was asked for: nothing ran.
+    write(`invalid config:\n  device: ${err.message.replace(/^device: (device )?/, '')}`);
+    return EXIT.usage;
+  }
   if (err.code === 'ERR_INVALID_CONFIG' && typeof err.message === 'string') {
     // The core's second line of defence (values that depend on the data, such
     // as a batch larger than the training split): reported like the schema's.

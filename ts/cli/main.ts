@@ -2,7 +2,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findPreset, presets } from '../config/presets.js';
 import { resolveConfig } from '../config/resolve.js';
-import { loadNative } from '../native.js';
+import { loadNative, nativeStatus } from '../native.js';
+import { didYouMean } from '../suggest.js';
 import { EXIT, report, UsageError } from './errors.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
@@ -10,6 +11,7 @@ import { evalCommand, evalOptions } from './eval.js';
 import { setupCommand } from './setup.js';
 import { trainCommand } from './train.js';
 import { usage } from './usage.js';
+import { versionLine } from './version.js';
 
 interface Io {
   out: (s: string) => void;
@@ -17,6 +19,8 @@ interface Io {
   tty: boolean;
   outputClosed?: AbortSignal;
 }
+
+const COMMANDS = ['train', 'eval', 'models', 'presets', 'setup', 'doctor', 'data'];
 
 type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -51,7 +55,13 @@ function parse(
     const parsed = parseArgs({ args: joinNegativeValues(args, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
     return { values: parsed.values as OptionValues, positionals: parsed.positionals };
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    const err = e as Error & { code?: string };
+    const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(err.message);
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const names = Object.keys(options).map((o) => `--${o}`);
+      throw new UsageError(`Unknown option '${unknown[1]}'${didYouMean(unknown[1]!, names, '')}`);
+    }
+    throw new UsageError(err.message);
   }
 }
 
@@ -106,6 +116,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'help':
         io.out(usage.main);
         return command === undefined ? EXIT.usage : EXIT.ok;
+      case '--version':
+      case '-V':
+      case 'version': {
+        const status = nativeStatus();
+        io.out(versionLine(status.runtime?.libtorchVersion ?? null));
+        return EXIT.ok;
+      }
       case 'train': {
         const { values } = parse(rest, {
           preset: { type: 'string' },
@@ -155,7 +172,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'data':
         return await dataCommand(rest, io);
       default:
-        throw new UsageError(`unknown command "${command}"; expected train, eval, models, presets, setup, doctor or data`);
+        throw new UsageError(`unknown command "${command}"${didYouMean(command, COMMANDS)}; expected one of ${COMMANDS.join(', ')}`);
     }
   } catch (e) {
     return report(e, io.err);

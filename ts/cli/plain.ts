@@ -6,6 +6,9 @@ import type { TrainEvent } from '../native-types.js';
 import { duration, num, pct } from '../tui/format.js';
 import { epochEtaSeconds, initialState, reduce, runEtaSeconds, type TrainViewState } from '../tui/state.js';
 
+/** `1 epoch`, `2 epochs`. */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 export class PlainPrinter {
   private state: TrainViewState = initialState;
   private lastStepLine = 0;
@@ -21,7 +24,7 @@ export class PlainPrinter {
     switch (e.type) {
       case 'start':
         this.write(
-          `start: ${e.method} on ${e.model} (${e.parameters.toLocaleString('en-US')} params), ${e.device}, ${e.trainSize} train / ${e.testSize} held out, ${e.epochs} epochs × ${e.stepsPerEpoch} steps`,
+          `start: ${e.method} on ${e.model} (${e.parameters.toLocaleString('en-US')} params), ${e.device}, ${e.trainSize} train / ${e.testSize} held out, ${count(e.epochs, 'epoch')} × ${count(e.stepsPerEpoch, 'step')}`,
         );
         break;
       case 'step': {

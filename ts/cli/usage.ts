@@ -13,6 +13,15 @@ Commands:
   doctor    check what st-native would run on: addon, libtorch, CUDA, GPUs, folders
   data      list the datasets in the data folder, or download one (CIFAR-10/100, SVHN)
 
+Options:
+  -V, --version  the version, the clone's git commit, libtorch and Node
+  -h, --help     this text
+
+Misspelt commands, options, presets, attacks and config fields are refused
+with the closest valid name. Exit codes: 0 done, 1 failed, 2 usage or
+configuration (a device this machine lacks included), 130/143/129 interrupted
+by Ctrl-C/SIGTERM/SIGHUP, 141 stdout closed.
+
 Run \`st-native <command> --help\` for a command's options.`,
   train: `Usage: st-native train [options]
 

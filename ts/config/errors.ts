@@ -5,6 +5,7 @@
  * they read the same for every field and always quote what was received.
  */
 import type { z } from 'zod';
+import { didYouMean } from '../suggest.js';
 
 export interface ConfigIssue {
   /** Dotted path of the offending field ("" for the whole config). */
@@ -70,36 +71,22 @@ function oneOf(values: readonly unknown[]): string {
   return quoted.length === 1 ? quoted[0]! : `one of ${quoted.join(', ')}`;
 }
 
-/** Levenshtein distance, for "did you mean" on misspelt keys. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
-
 /**
  * The closest known key. Every object the schema sees is a full merge of the
  * base config with the overrides, so the valid keys are the object's own keys
- * minus the unknown ones.
+ * minus the unknown ones. A key that names a field one level down
+ * (`lr` for `optimizer.lr`) is pointed there.
  */
 function suggestion(key: string, container: unknown, unknown: readonly string[]): string {
   if (container === null || typeof container !== 'object') return '';
   const known = Object.keys(container).filter((k) => !unknown.includes(k));
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = distance(key, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  return best !== undefined && bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? ` (did you mean "${best}"?)` : '';
+  const nested = known.flatMap((k) => {
+    const v = (container as Record<string, unknown>)[k];
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v).map((sub) => `${k}.${sub}`) : [];
+  });
+  const below = nested.filter((p) => p.endsWith(`.${key}`));
+  if (below.length === 1) return ` (did you mean "${below[0]}"?)`;
+  return didYouMean(key, known);
 }
 
 function bound(issue: { origin: string; inclusive?: boolean }, kind: 'min' | 'max', value: number | bigint): string {

@@ -13,6 +13,7 @@ import { ConfigError, describeValue, fromZodError } from './errors.js';
 import { baseConfig, DEFAULT_PRESET, findPreset, presets } from './presets.js';
 import { runConfigSchema, type RunConfig } from './schema.js';
 import type { NativeTrainConfig } from '../native-types.js';
+import { didYouMean } from '../suggest.js';
 
 type Json = unknown;
 type Container = Record<string, Json> | Json[];
@@ -157,7 +158,10 @@ export function resolveConfig(options: ResolveOptions = {}): RunConfig {
   const preset = findPreset(presetName);
   if (!preset) {
     throw new ConfigError([
-      { path: 'preset', message: `unknown preset "${presetName}"; expected one of ${presets.map((p) => p.name).join(', ')}` },
+      {
+        path: 'preset',
+        message: `unknown preset "${presetName}"${didYouMean(presetName, presets.map((p) => p.name))}; \`st-native presets\` lists all ${presets.length}`,
+      },
     ]);
   }
   let merged: Json = mergeConfig(baseConfig, preset.overrides);

@@ -30,6 +30,7 @@ import type {
   TrainSummary,
 } from '../native-types.js';
 import { removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files.js';
+import { didYouMean } from '../suggest.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -244,6 +245,19 @@ function attackError(at: string, message: string): ConfigError {
   return new ConfigError([{ path: at, message }]);
 }
 
+/** The named attacks, for "did you mean". */
+const ATTACK_NAMES = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw', 'aa', 'aa-rand', 'apgd-ce', 'apgd-t', 'apgd-dlr', 'fab-t', 'square'];
+
+/** `pgd-20` and `PGD20` mean pgd20; `pgd20l2` means pgd20-l2; else the closest name. */
+function attackSuggestion(name: string): string {
+  const lower = name.toLowerCase();
+  const l2 = /-?l2$/.test(lower) ? '-l2' : '';
+  const core = lower.replace(/-?l2$/, '').replace(/[-_ ]/g, '');
+  const candidate = `${core}${l2}`;
+  if (candidate !== name && (ATTACK_NAME.test(candidate) || AUTOATTACK_NAME.test(candidate))) return ` (did you mean "${candidate}"?)`;
+  return didYouMean(name, ATTACK_NAMES);
+}
+
 /** A named attack as the native core takes it. */
 export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attacks', numClasses = 10): AttackSpec {
   if (typeof input !== 'string') return input;
@@ -256,7 +270,7 @@ export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attac
   if (!m) {
     throw attackError(
       at,
-      `unknown attack "${input}"; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
+      `unknown attack "${input}"${attackSuggestion(name)}; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
     );
   }
   const [, fgsm, pgdSteps, cwSteps, restartsText, l2] = m;
