@@ -6,14 +6,15 @@
  * cancellation.
  */
 import test from 'ava';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import React from 'react';
 import { render } from 'ink-testing-library';
 import { evaluate, PAPER_ATTACKS, type EvalEvent, type Evaluation } from 'st-native';
 import { EvalStore, EvalView } from '../ts/cli/eval-view.js';
 import { parseNormalize, parseNumber, PlainEvalPrinter } from '../ts/cli/eval.js';
+import { wilson } from '../ts/experiment/evaluate.js';
 import { cli } from './helpers/cli.js';
 import { readSafetensors, writeSafetensors } from './helpers/safetensors.js';
 
@@ -70,10 +71,42 @@ test.serial('eval of a run: the table with the run row, worst case, records, fil
   const written = JSON.parse(readFileSync(path.join(runDir, 'eval-best.json'), 'utf8')) as Evaluation;
   t.deepEqual(written.attacks, e.attacks);
   const md = readFileSync(path.join(runDir, 'eval-best.md'), 'utf8');
-  t.regex(md, /^\| attack \| accuracy \| correct \| settings \|$/m);
-  t.regex(md, /^\| pgd20 \| [\d.]+% \| \d+ \/ 60 \| PGD, L∞ eps 0\.2, step 0\.02, 20 steps, random start, strongest iterate \|$/m);
-  t.regex(md, /^\| \*\*worst case\*\* \| \*\*[\d.]+%\*\* \|/m);
+  t.regex(md, /^\| attack \| accuracy \| 95% interval \| correct \| settings \|$/m);
+  t.regex(md, /^\| pgd20 \| [\d.]+% \| [\d.]+–[\d.]+% \| \d+ \/ 60 \| PGD, L∞ eps 0\.2, step 0\.02, 20 steps, random start, strongest iterate \|$/m);
+  t.regex(md, /^\| \*\*worst case\*\* \| \*\*[\d.]+%\*\* \| [\d.]+–[\d.]+% \|/m);
   t.regex(md, new RegExp(`crc32 ${e.checkpointCrc32}, verified, epoch 1`));
+  // The run by its name, not an absolute path; where the result came from.
+  t.regex(md, /^# Robustness of best checkpoint of run tiny$/m);
+  t.regex(md, /^- made by st-native \d+\.\d+\.\d+ .*libtorch 2\.11\.0.*Node v\d+.*: `st-native eval .* --json`$/m);
+  t.like(e.provenance, { node: process.version, host: hostname() });
+  t.regex(e.provenance.command!, /^st-native eval \S+ --json$/);
+  // 95% Wilson intervals around every accuracy.
+  for (const a of e.attacks) t.true(a.interval95[0] <= a.accuracy && a.accuracy <= a.interval95[1], a.name);
+  // Paths in the written file are relative to its folder.
+  t.like(written, { checkpoint: path.join('checkpoints', 'best.safetensors'), target: { kind: 'run', runDir: '.' }, files: { json: 'eval-best.json', markdown: 'eval-best.md' } });
+});
+
+test.serial('an evaluation never overwrites another: the earlier table moves to eval-history/, with a notice', (t) => {
+  const before = readFileSync(path.join(runDir, 'eval-best.json'), 'utf8');
+  const r = cli('eval', runDir, '--attacks', 'clean,fgsm', '--json');
+  const e = json(r);
+  const kept = e.notices.find((n) => n.startsWith('the previous eval-best.json/.md were kept as'));
+  t.truthy(kept, e.notices.join('\n'));
+  const stem = /kept as (\S+)\.json\/\.md$/.exec(kept!)![1]!;
+  t.regex(stem, /^eval-history\/eval-best-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/);
+  t.is(readFileSync(path.join(runDir, `${stem}.json`), 'utf8'), before, 'kept byte for byte');
+  t.true(existsSync(path.join(runDir, `${stem}.md`)));
+  t.deepEqual((JSON.parse(readFileSync(path.join(runDir, 'eval-best.json'), 'utf8')) as Evaluation).attacks.map((a) => a.name), ['clean', 'fgsm']);
+});
+
+test('the Wilson interval matches its closed form at known points', (t) => {
+  // k = 0: upper bound z^2 / (n + z^2); k = n: lower bound n / (n + z^2).
+  const z2 = 1.959963984540054 ** 2;
+  t.true(Math.abs(wilson(0, 50)[1] - z2 / (50 + z2)) < 1e-12);
+  t.true(Math.abs(wilson(50, 50)[0] - 50 / (50 + z2)) < 1e-12);
+  // 36 of 50, as statsmodels' proportion_confint(36, 50, method='wilson') gives it.
+  const [lo, hi] = wilson(36, 50);
+  t.true(Math.abs(lo - 0.5833487630404344) < 1e-12 && Math.abs(hi - 0.8252582933408878) < 1e-12, `${lo} ${hi}`);
 });
 
 test.serial('eval of a PyTorch state dict: model and classes given, dataset inferred, checksum computed, unverified', (t) => {
@@ -115,6 +148,37 @@ test.serial('a checkpoint of another shape fails naming the tensor and both shap
   const arch = cli('eval', file, '--model', 'wrn34_10', '--classes', '10', '--dataset', 'mnist-embedded', '--attacks', 'clean');
   t.is(arch.status, 1);
   t.regex(arch.stderr, /model wrn34_10 is built for inputs \[3, 32, 32\]/);
+});
+
+test.serial('models trained elsewhere: a DataParallel state dict loads; a torch.save pickle gets the conversion; a wrong architecture fails before any download', (t) => {
+  const ours = json(cli('eval', checkpoint, '--attacks', 'clean', '--n', '30', '--no-write', '--json'));
+  const dp = asPytorchFile('data-parallel.safetensors', (st) => {
+    st.tensors = new Map([...st.tensors].map(([k, v]) => [`module.${k}`, v]));
+  });
+  const loaded = json(cli('eval', dp, '--model', 'small_cnn', '--classes', '10', '--attacks', 'clean', '--n', '30', '--no-write', '--json'));
+  t.is(loaded.attacks[0]!.correct, ours.attacks[0]!.correct);
+  const renamed = asPytorchFile('renamed.safetensors', (st) => {
+    st.tensors = new Map([...st.tensors].map(([k, v]) => [`net.${k}`, v]));
+  });
+  const refused = cli('eval', renamed, '--model', 'small_cnn', '--classes', '10', '--attacks', 'clean');
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, /\d+ missing tensors: [^;]+; \d+ unexpected tensors: net\./);
+
+  const pickle = path.join(runs, 'model.pt');
+  writeFileSync(pickle, Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(100)]));
+  const pt = cli('eval', pickle, '--model', 'small_cnn', '--classes', '10');
+  t.is(pt.status, 2);
+  t.regex(pt.stderr, /model\.pt is a PyTorch pickle \(torch\.save\), which st-native does not read/);
+  t.regex(pt.stderr, /save_file\(\{k: v\.contiguous\(\) for k, v in sd\.items\(\)\}, '.*model\.safetensors'\)/);
+
+  // A SmallCNN file as a ResNet-18 for CIFAR-10, with an empty data folder: the
+  // shapes are compared first, and no download is tried.
+  const empty = mkdtempSync(path.join(tmpdir(), 'st-no-data-'));
+  const wrong = cli('eval', checkpoint, '--model', 'resnet18', '--dataset', 'cifar10', '--data-dir', empty, '--attacks', 'clean');
+  t.is(wrong.status, 1, wrong.stderr);
+  t.regex(wrong.stderr, /\[ERR_CHECKPOINT\].*does not fit model resnet18/);
+  t.notRegex(wrong.stderr, /download|cifar-10-binary/);
+  t.deepEqual(readdirSync(empty), []);
 });
 
 test.serial('bad attack lists and options are usage errors that say what is wrong', (t) => {

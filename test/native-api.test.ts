@@ -74,9 +74,15 @@ test.serial('ST is far more robust than a normally trained model under the same 
   const lines = readFileSync(path.join(st.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n');
   t.is(lines.length, events.length);
   const summary = JSON.parse(readFileSync(path.join(st.runDir, 'summary.json'), 'utf8'));
-  t.deepEqual(summary, st.summary);
+  // The file's checkpoint paths are relative to the run folder (it can move); the API's are as written.
+  t.deepEqual(summary, { ...st.summary, lastCheckpoint: path.join('checkpoints', 'last.safetensors'), bestCheckpoint: path.join('checkpoints', 'best.safetensors') });
+  t.is(path.resolve(st.runDir, summary.bestCheckpoint), path.resolve(st.summary.bestCheckpoint!));
   const config = JSON.parse(readFileSync(path.join(st.runDir, 'config.json'), 'utf8'));
   t.is(config.native.method.name, 'st');
+  // Where the run came from: an API call (no command line), this Node, libtorch 2.11.0.
+  t.like(config.provenance, { command: null, node: process.version });
+  t.regex(config.provenance.libtorch, /^2\.11\.0/);
+  t.regex(config.provenance.stNative, /^\d+\.\d+\.\d+$/);
   t.true(existsSync(path.join(st.runDir, 'checkpoints', 'best.safetensors')));
 
   // Re-evaluating the best checkpoint reproduces the run's numbers exactly

@@ -130,6 +130,8 @@ export interface NativeBinding {
   preflight(config: NativeTrainConfig, shape: [number, number, number], sizes: DataSizes): void;
   /** Reads and verifies a checkpoint's header and checksum. */
   inspectCheckpoint(path: string): CheckpointInfo;
+  /** Throws ERR_CHECKPOINT (naming the tensors) unless the file loads into `model`. */
+  checkCheckpoint(path: string, model: ModelName, numClasses: number, shape: readonly number[]): void;
   /** Resolves with the summary; rejects with an Error whose message names the problem. */
   train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => unknown, signal?: AbortSignal): Promise<TrainSummary>;
   /**

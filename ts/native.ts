@@ -17,6 +17,7 @@ import type {
   EvalRequest,
   EvalResult,
   ModelInfo,
+  ModelName,
   NativeBinding,
   NativeDataset,
   NativeEvalConfig,
@@ -133,6 +134,8 @@ function wrap(raw: RawAddon, beforeJob: () => void): NativeBinding {
     preflight: (config: NativeTrainConfig, shape: [number, number, number], sizes: DataSizes) =>
       call(() => raw.preflight(JSON.stringify(config), shape, sizes.train, sizes.test, sizes.validation)),
     inspectCheckpoint: (file: string) => JSON.parse(call(() => raw.inspectCheckpoint(file))) as CheckpointInfo,
+    checkCheckpoint: (file: string, model: ModelName, numClasses: number, shape: readonly number[]) =>
+      call(() => raw.checkCheckpoint(file, model, numClasses, [...shape])),
     async train(config: NativeTrainConfig, data: NativeDataset, onEvent: (event: TrainEvent) => void, signal?: AbortSignal) {
       beforeJob();
       const token = new raw.CancelToken();

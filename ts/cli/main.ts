@@ -4,6 +4,7 @@ import { findPreset, presets } from '../config/presets.js';
 import { resolveConfig } from '../config/resolve.js';
 import { loadNative, nativeStatus } from '../native.js';
 import { didYouMean } from '../suggest.js';
+import { setInvocation } from '../experiment/provenance.js';
 import { EXIT, report, UsageError } from './errors.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
@@ -11,7 +12,7 @@ import { evalCommand, evalOptions } from './eval.js';
 import { setupCommand } from './setup.js';
 import { trainCommand } from './train.js';
 import { usage } from './usage.js';
-import { versionLine } from './version.js';
+import { versionLine } from '../runtime/version.js';
 
 interface Io {
   out: (s: string) => void;
@@ -201,5 +202,6 @@ export async function run(): Promise<void> {
     tty: Boolean(process.stdout.isTTY) && !process.env.CI,
     outputClosed: outputClosed.signal,
   };
+  setInvocation(process.argv.slice(2));
   process.exitCode = await main(process.argv.slice(2), io);
 }

@@ -7,7 +7,7 @@
  *   or any checkpoint file of a registered model (PyTorch state dicts
  *   included), written as JSON and Markdown next to it.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, fromZodError } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
@@ -15,6 +15,7 @@ import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js
 import { datasetInfo, datasets, prepareDataset, type DatasetRequest } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type {
+  AttackResult,
   AttackSpec,
   DeviceChoice,
   EvalEvent,
@@ -30,6 +31,7 @@ import type {
   TrainSummary,
 } from '../native-types.js';
 import { removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files.js';
+import { provenance, type Provenance } from './provenance.js';
 import { didYouMean } from '../suggest.js';
 
 export interface EvaluateOptions {
@@ -199,8 +201,15 @@ export interface AttackEvaluateOptions {
   signal?: AbortSignal;
 }
 
-/** What `evaluate` with `attacks` resolves with (also the JSON file it writes). */
-export interface Evaluation extends EvalReport {
+/** An attack's result with the 95% Wilson interval of its accuracy. */
+export type ScoredAttack = AttackResult & { interval95: readonly [number, number] };
+
+/** What `evaluate` with `attacks` resolves with (also the JSON file it writes, with paths relative to its folder). */
+export interface Evaluation extends Omit<EvalReport, 'attacks' | 'worstCase'> {
+  attacks: ScoredAttack[];
+  worstCase: EvalReport['worstCase'] & { interval95: readonly [number, number] };
+  /** Which st-native, libtorch, Node, host and command made it. */
+  provenance: Provenance;
   target: { kind: 'run'; runDir: string; checkpoint: 'best' | 'last' | 'interrupted' } | { kind: 'file' };
   dataset: string;
   /** The images are the first `samples` of the test split. */
@@ -357,6 +366,7 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     if (options.eval !== undefined) throw new ConfigError([{ path: 'eval', message: "the run's evaluation settings need a run folder" }]);
     file = options.file!;
     target = { kind: 'file' };
+    refusePytorchPickle(file);
     const info = loadNative().inspectCheckpoint(file);
     const named = options.model ?? (info.model as ModelName | null);
     if (!named) {
@@ -377,6 +387,9 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
       throw new ConfigError([{ path: 'numClasses', message: `${dataset} has ${datasetInfo(dataset).numClasses} classes, not ${numClasses}` }]);
     }
     dataRequest = { trainSize: null, testSize: null, dataDir: options.dataDir ?? null };
+    // A file of another architecture fails here, before any dataset download
+    // (a dataset of another shape is left to the core's message).
+    if (datasetInfo(dataset).shape.join('x') === shape.join('x')) loadNative().checkCheckpoint(file, model, numClasses, shape);
   }
   // Radii: the paper's for the 32x32 datasets; for the digits the run's, else the usual 0.3.
   const base = isDigits(dataset)
@@ -433,14 +446,112 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     onEvent,
     options.signal,
   );
-  const evaluation: Evaluation = { ...report, target, dataset, split: 'test', files: null };
+  const evaluation: Evaluation = {
+    ...report,
+    attacks: report.attacks.map((a) => ({ ...a, interval95: wilson(a.correct, a.samples) })),
+    worstCase: { ...report.worstCase, interval95: wilson(report.worstCase.correct, report.samples) },
+    target,
+    dataset,
+    split: 'test',
+    files: null,
+    provenance: provenance(report.libtorch),
+  };
   if (shortfall) evaluation.notices = [shortfall, ...evaluation.notices];
   if (writes) {
     evaluation.files = { json: `${stem}.json`, markdown: `${stem}.md` };
-    writeJsonAtomic(evaluation.files.json, evaluation);
+    const kept = keepPrevious(stem);
+    if (kept) {
+      const message = `the previous ${path.basename(stem)}.json/.md were kept as ${path.relative(path.dirname(stem), kept)}.json/.md`;
+      evaluation.notices = [...evaluation.notices, message];
+      onEvent({ type: 'notice', message });
+    }
+    writeJsonAtomic(evaluation.files.json, relativePaths(evaluation, path.dirname(path.resolve(stem))));
     writeFileAtomic(evaluation.files.markdown, markdownReport(evaluation));
   }
   return evaluation;
+}
+
+// ------------------------------------------------------------ files
+
+/**
+ * A PyTorch pickle (`torch.save`: a zip archive, or a bare pickle) instead
+ * of safetensors: st-native never unpickles (it can run code), so say how
+ * to convert it once.
+ */
+function refusePytorchPickle(file: string): void {
+  let head: Buffer;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      head = Buffer.alloc(4);
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // the native reader reports what is wrong with it
+  }
+  const zip = head.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
+  const pickle = head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5;
+  if (!zip && !pickle) return;
+  const out = file.replace(/\.(pt|pth|ckpt|bin|tar)$/i, '') + '.safetensors';
+  throw new ConfigError([
+    {
+      path: 'file',
+      message:
+        `${file} is a PyTorch pickle (torch.save), which st-native does not read (unpickling can run code). Convert it once with the PyTorch that saved it:\n` +
+        `    python3 -c "import torch; from safetensors.torch import save_file; sd = torch.load('${file}', map_location='cpu'); sd = sd.get('state_dict', sd.get('model', sd)); save_file({k: v.contiguous() for k, v in sd.items()}, '${out}')"\n` +
+        `  then evaluate ${out} (a \`module.\` prefix from DataParallel is dropped on load)`,
+    },
+  ]);
+}
+
+/**
+ * Before an evaluation overwrites `<stem>.json/.md`, the earlier pair moves
+ * to `eval-history/<name>-<its time>.json/.md` beside it: no table is lost.
+ * Returns the new stem of the kept pair, or null when there was none.
+ */
+function keepPrevious(stem: string): string | null {
+  const json = `${stem}.json`;
+  if (!existsSync(json)) return null;
+  let when = statSync(json).mtime;
+  try {
+    const time = (JSON.parse(readFileSync(json, 'utf8')) as { provenance?: { time?: string } }).provenance?.time;
+    if (time && !Number.isNaN(Date.parse(time))) when = new Date(time);
+  } catch {
+    /* unreadable: kept all the same, named by its modification time */
+  }
+  const dir = path.join(path.dirname(stem), 'eval-history');
+  mkdirSync(dir, { recursive: true });
+  const base = `${path.basename(stem)}-${when.toISOString().replace(/[:]/g, '-').replace(/\..*$/, '')}`;
+  let kept = path.join(dir, base);
+  for (let i = 2; existsSync(`${kept}.json`); i++) kept = path.join(dir, `${base}-${i}`);
+  if (existsSync(`${stem}.md`)) renameSync(`${stem}.md`, `${kept}.md`);
+  renameSync(json, `${kept}.json`);
+  return kept;
+}
+
+/** The paths inside a written evaluation, relative to its folder (a copied folder stays right). */
+function relativePaths(e: Evaluation, folder: string): Evaluation {
+  const rel = (p: string) => path.relative(folder, path.resolve(p)) || '.';
+  return {
+    ...e,
+    checkpoint: rel(e.checkpoint),
+    adversarialFile: e.adversarialFile === null ? null : rel(e.adversarialFile),
+    target: e.target.kind === 'run' ? { ...e.target, runDir: rel(e.target.runDir) } : e.target,
+    files: e.files === null ? null : { json: rel(e.files.json), markdown: rel(e.files.markdown) },
+  };
+}
+
+/** The 95% Wilson score interval of k successes in n trials. */
+export function wilson(k: number, n: number): readonly [number, number] {
+  if (n <= 0) return [0, 1];
+  const z = 1.959963984540054;
+  const p = k / n;
+  const denom = 1 + (z * z) / n;
+  const centre = (p + (z * z) / (2 * n)) / denom;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / denom;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
 // ------------------------------------------------------------ reporting
@@ -490,24 +601,32 @@ const pct2 = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The evaluation as a Markdown document: the table, then how it was made. */
 export function markdownReport(e: Evaluation): string {
+  const interval = (k: number, n: number) => {
+    const [lo, hi] = wilson(k, n);
+    return `${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%`;
+  };
   const rows = e.attacks.flatMap((a) => [
-    `| ${a.name} | ${pct2(a.accuracy)} | ${a.correct} / ${a.samples} | ${describeAttack(a.spec, e)}${a.resumed ? ' (resumed from a saved state)' : ''} |`,
-    ...(a.stages ?? []).map((st) => `| &nbsp;&nbsp;after ${st.name} | ${pct2(st.accuracy)} | ${st.correct} / ${a.samples} | attacked ${st.attacked} images, ${st.seconds.toFixed(1)} s |`),
+    `| ${a.name} | ${pct2(a.accuracy)} | ${interval(a.correct, a.samples)} | ${a.correct} / ${a.samples} | ${describeAttack(a.spec, e)}${a.resumed ? ' (resumed from a saved state)' : ''} |`,
+    ...(a.stages ?? []).map((st) => `| &nbsp;&nbsp;after ${st.name} | ${pct2(st.accuracy)} | ${interval(st.correct, a.samples)} | ${st.correct} / ${a.samples} | attacked ${st.attacked} images, ${st.seconds.toFixed(1)} s |`),
   ]);
-  const target = e.target.kind === 'run' ? `${e.target.checkpoint} checkpoint of run ${e.target.runDir}` : e.checkpoint;
+  // The run by its folder's name: an absolute path says where it was, not what it is.
+  const target = e.target.kind === 'run' ? `${e.target.checkpoint} checkpoint of run ${path.basename(path.resolve(e.target.runDir))}` : path.basename(e.checkpoint);
+  const p = e.provenance;
   const norm = e.normalize ? `(x - [${e.normalize.mean.join(', ')}]) / [${e.normalize.std.join(', ')}] in front of the model` : 'none (the model takes [0,1] images)';
   return [
     `# Robustness of ${target}`,
     '',
-    '| attack | accuracy | correct | settings |',
-    '|---|---:|---:|---|',
+    '| attack | accuracy | 95% interval | correct | settings |',
+    '|---|---:|---:|---:|---|',
     ...rows,
-    `| **worst case** | **${pct2(e.worstCase.accuracy)}** | ${e.worstCase.correct} / ${e.samples} | robust only if correct clean and under every attack above |`,
+    `| **worst case** | **${pct2(e.worstCase.accuracy)}** | ${interval(e.worstCase.correct, e.samples)} | ${e.worstCase.correct} / ${e.samples} | robust only if correct clean and under every attack above |`,
     '',
     `- model: ${e.model}, ${e.numClasses} classes; checkpoint ${e.checkpoint} (crc32 ${e.checkpointCrc32}, ${e.verified ? 'verified' : 'not written by st-native: unverified'}${e.epoch !== null ? `, epoch ${e.epoch}` : ''})`,
     `- images: the first ${e.samples} of the ${e.dataset} ${e.split} split, in [0,1]; normalisation: ${norm}`,
     `- seed ${e.seed}; batch size ${e.batchSize}; eval mode (running BatchNorm statistics, no dropout); device ${e.device}; libtorch ${e.libtorch}; ${e.seconds.toFixed(1)} s`,
     ...(e.adversarialFile ? [`- adversarial inputs: ${e.adversarialFile}`] : []),
+    `- intervals: 95% Wilson score intervals over the ${e.samples} images`,
+    `- made by st-native ${p.stNative}${p.gitCommit ? ` (git ${p.gitCommit})` : ''}, libtorch ${p.libtorch ?? 'unknown'}, Node ${p.node}, on ${p.host} (${p.platform}) at ${p.time}${p.command ? `: \`${p.command}\`` : ' (API call)'}`,
     ...e.notices.map((n) => `- note: ${n}`),
     '',
   ].join('\n');

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import type { NativeTrainConfig, TrainEvent, TrainSummary } from '../native-types.js';
 import { removeStaleTempFiles, writeJsonAtomic } from './files.js';
+import type { Provenance } from './provenance.js';
 
 export interface RunDir {
   path: string;
@@ -61,12 +62,19 @@ export function sweepRunsFolder(runsDir: string): string[] {
   });
 }
 
-export function writeConfig(run: RunDir, config: RunConfig, native: NativeTrainConfig): void {
-  writeJsonAtomic(path.join(run.path, 'config.json'), { config, native });
+/** config.json: the validated config, what the core received, and where the run came from. */
+export function writeConfig(run: RunDir, config: RunConfig, native: NativeTrainConfig, origin: Provenance): void {
+  writeJsonAtomic(path.join(run.path, 'config.json'), { config, native, provenance: origin });
 }
 
+/**
+ * summary.json, with checkpoint paths relative to the run folder: a folder
+ * copied or moved elsewhere still points at its own checkpoints.
+ */
 export function writeSummary(run: RunDir, summary: TrainSummary | { status: 'failed'; error: string; code?: string }): void {
-  writeJsonAtomic(path.join(run.path, 'summary.json'), summary);
+  const rel = (p: string | null) => (p === null ? null : path.relative(run.path, path.resolve(p)));
+  const stored = 'lastCheckpoint' in summary ? { ...summary, lastCheckpoint: rel(summary.lastCheckpoint), bestCheckpoint: rel(summary.bestCheckpoint) } : summary;
+  writeJsonAtomic(path.join(run.path, 'summary.json'), stored);
 }
 
 /**

@@ -11,6 +11,7 @@ import { datasetInfo, prepareDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import type { ResumePlan } from './resume.js';
+import { provenance } from './provenance.js';
 import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary, type RunDir } from './run-dir.js';
 
 export interface RunOptions {
@@ -58,7 +59,7 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
   }
   const nativeConfig = toNativeConfig(config, info.numClasses, run.checkpoints, resumeFile);
   try {
-    writeConfig(run, config, nativeConfig);
+    writeConfig(run, config, nativeConfig, provenance(native.runtimeInfo().libtorchVersion));
   } catch (e) {
     // A folder without its config is no run (full disk, permissions).
     if (!options.resume) rmSync(run.path, { recursive: true, force: true });

@@ -587,6 +587,53 @@ pub fn inspect(path: &Path) -> Result<CheckpointInfo> {
     parse(path).map(|p| p.info)
 }
 
+/// `3 missing tensors: a, b, c` (the first few names, then how many more).
+fn name_list(what: &str, names: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let more = names.len().saturating_sub(SHOWN);
+    format!(
+        "{} {what}{}: {}{}",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names[..names.len().min(SHOWN)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// A state dict saved from `DataParallel` / `DistributedDataParallel` names
+/// every tensor `module.<name>`: when every stored name has that prefix and
+/// none of the model's names is there as it is, the prefix is dropped.
+fn strip_data_parallel_prefix<V>(
+    stored: HashMap<String, V>,
+    wanted: &HashMap<String, Tensor>,
+) -> HashMap<String, V> {
+    const PREFIX: &str = "module.";
+    let prefixed = !stored.is_empty() && stored.keys().all(|k| k.starts_with(PREFIX));
+    if !prefixed || wanted.keys().any(|k| stored.contains_key(k)) {
+        return stored;
+    }
+    stored
+        .into_iter()
+        .map(|(k, v)| (k[PREFIX.len()..].to_string(), v))
+        .collect()
+}
+
+/// Whether `path` loads into `model` (`num_classes`, `shape` inputs): a CPU
+/// model is built, loaded and dropped. Errors name the tensors that differ.
+pub fn check_fits(
+    path: &Path,
+    model: &str,
+    num_classes: i64,
+    shape: [i64; 3],
+) -> Result<CheckpointInfo> {
+    let mut m = crate::models::build_model(model, num_classes, shape, Device::Cpu)?;
+    load(&mut m.vs, path, model)
+}
+
 /// Loads `path` into `vs`, which must hold exactly the same tensor names and
 /// shapes (a checkpoint of another architecture is refused, naming the
 /// differences), with finite values of a floating dtype. Tensors under the
@@ -596,12 +643,13 @@ pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<CheckpointInf
     let parsed = parse(path)?;
     let st = SafeTensors::deserialize(&parsed.bytes)
         .map_err(|e| err(path, describe_safetensors_error(&e)))?;
-    let stored: HashMap<String, _> = st.tensors().into_iter().collect();
     let wanted = vs.variables();
+    let stored = strip_data_parallel_prefix(st.tensors().into_iter().collect(), &wanted);
     let mut problems = Vec::new();
+    let mut missing = Vec::new();
     for (name, t) in &wanted {
         match stored.get(name) {
-            None => problems.push(format!("missing tensor {name}")),
+            None => missing.push(name.clone()),
             Some(s) => {
                 let shape: Vec<i64> = s.shape().iter().map(|&d| d as i64).collect();
                 if shape != t.size() {
@@ -636,15 +684,24 @@ pub fn load(vs: &mut VarStore, path: &Path, model: &str) -> Result<CheckpointInf
         .cloned()
         .collect();
     extra.sort();
-    problems.extend(extra.into_iter().map(|k| format!("unexpected tensor {k}")));
+    missing.sort();
+    let n = problems.len() + missing.len() + extra.len();
+    problems.truncate(5);
+    // Missing and unexpected names side by side: together they show a
+    // renaming (another prefix, another architecture) at a glance.
+    if !missing.is_empty() {
+        problems.push(name_list("missing tensor", &missing));
+    }
+    if !extra.is_empty() {
+        problems.push(name_list("unexpected tensor", &extra));
+    }
     if let (Some(m), true) = (&parsed.info.model, problems.is_empty()) {
         if m != model {
             problems.push(format!("written for model {m}"));
         }
     }
     if !problems.is_empty() {
-        let n = problems.len();
-        problems.truncate(5);
+        let n = n.max(1);
         return Err(err(
             path,
             format!(

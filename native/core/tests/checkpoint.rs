@@ -216,6 +216,35 @@ fn a_file_without_our_checksum_loads_unverified() {
 }
 
 #[test]
+fn a_data_parallel_state_dict_loads_and_other_prefixes_are_shown_side_by_side() {
+    let _rng = seeded(6);
+    let dir = tmp_dir("prefix");
+    let m = small();
+    let prefixed = |prefix: &str| -> Vec<(String, Tensor)> {
+        variables(&m)
+            .into_iter()
+            .map(|(n, t)| (format!("{prefix}{n}"), t))
+            .collect()
+    };
+    // DataParallel / DDP: every key `module.<name>`, loaded as the model's.
+    let f = dir.join("dp.safetensors");
+    write_foreign(&f, &prefixed("module."));
+    let mut back = small();
+    checkpoint::load(&mut back.vs, &f, "small_cnn").unwrap();
+    assert!(same_weights(&m, &back));
+    // Another prefix: the missing and the unexpected names, both shown.
+    write_foreign(&f, &prefixed("model."));
+    let e = load_err(&f);
+    let n = variables(&m).len();
+    assert!(e.contains(&format!("{n} missing tensors: ")), "{e}");
+    assert!(
+        e.contains(&format!("{n} unexpected tensors: model.")),
+        "{e}"
+    );
+    assert!(e.contains(&format!("and {} more", n - 4)), "{e}");
+}
+
+#[test]
 fn wrong_dtype_and_non_finite_values_are_refused() {
     let _rng = seeded(6);
     let dir = tmp_dir("dtype");

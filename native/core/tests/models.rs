@@ -310,7 +310,7 @@ fn a_reference_wrn_state_dict_with_sub_block1_loads_and_ignores_it() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("unexpected tensor block4.layer.0.conv1.weight"),
+        e.contains("1 unexpected tensor: block4.layer.0.conv1.weight"),
         "{e}"
     );
     assert!(!e.contains("sub_block1"), "{e}");
@@ -331,7 +331,7 @@ fn sub_block1_tensors_are_refused_for_other_models() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("does not fit model resnet18") && e.contains("unexpected tensor sub_block1."),
+        e.contains("does not fit model resnet18") && e.contains("unexpected tensors: sub_block1."),
         "{e}"
     );
     let _ = std::fs::remove_file(&path);

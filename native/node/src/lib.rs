@@ -147,6 +147,25 @@ pub fn inspect_checkpoint(path: String) -> Result<String> {
     })
 }
 
+/// Loads a checkpoint into a CPU model of `model` with `num_classes` on
+/// `shape` inputs and drops it: throws ERR_CHECKPOINT naming the tensors
+/// when the file does not fit, before any dataset is fetched for it.
+#[napi]
+pub fn check_checkpoint(
+    path: String,
+    model: String,
+    num_classes: f64,
+    shape: Vec<f64>,
+) -> Result<()> {
+    sync(|| {
+        let classes = int_arg("numClasses", num_classes, 2, 100_000)?;
+        let shape = image_shape(&shape)?;
+        st_core::checkpoint::check_fits(std::path::Path::new(&path), &model, classes, shape)
+            .map_err(to_js_error)?;
+        Ok(())
+    })
+}
+
 /// The process is exiting with `code` (from `process.on('exit')`): every
 /// native job stops, and none outlives libtorch (see `exit_guard`).
 #[napi]

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root: this file is dist/ts/cli/version.js. */
+/** The package root: this file is dist/ts/runtime/version.js. */
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export function packageVersion(): string {
@@ -16,7 +16,14 @@ export function packageVersion(): string {
 }
 
 /** The clone's commit (with `-dirty` for uncommitted changes), or null outside a clone. */
+let commitCache: { value: string | null } | null = null;
+
 export function gitCommit(): string | null {
+  commitCache ??= { value: readGitCommit() };
+  return commitCache.value;
+}
+
+function readGitCommit(): string | null {
   if (!existsSync(path.join(packageRoot, '.git'))) return null;
   try {
     const opts = { cwd: packageRoot, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'], timeout: 5000 };
