@@ -9,7 +9,7 @@
 //! into adversarial inputs), `data`, `train`, `eval`, `checkpoint`, `events`.
 
 pub mod attacks;
-pub mod autoattack;
+pub use eval::autoattack;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -34,15 +34,15 @@ pub use checks::sanity_checks;
 pub use state::{state_file, Resume};
 use state::{Expected, State};
 
+use super::events::EvalEvent;
+pub use super::report::StageResult;
 use crate::attacks::apgd::{Apgd, ApgdLoss};
 use crate::attacks::fab::Fab;
 use crate::attacks::square::Square;
 use crate::attacks::{mix_seed, Attack, AttackContext, AutoAttackVersion, Norm};
 use crate::data::Split;
 use crate::error::Result;
-use crate::eval::EvalEvent;
 use crate::models::{Classifier, Mode};
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
@@ -120,20 +120,6 @@ pub fn stages(
             },
         ],
     }
-}
-
-/// The accuracy after one stage.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct StageResult {
-    pub name: String,
-    /// Points this stage attacked (robust when it began).
-    pub attacked: i64,
-    /// Points still robust after it, and their fraction of all images.
-    pub correct: i64,
-    pub accuracy: f64,
-    pub seconds: f64,
 }
 
 /// What `run` asks for.
@@ -312,7 +298,7 @@ pub fn run(
                 Some(())
             };
             let what = format!("{} ({})", r.name, stage.name);
-            if crate::eval::halving_on_oom(&what, batch, notices, sink, &mut attack_batch)?
+            if super::halving::halving_on_oom(&what, batch, notices, sink, &mut attack_batch)?
                 .is_none()
             {
                 // Cancelled inside the batch: its work is dropped.

@@ -10,9 +10,9 @@
 //! file: an evaluation that starts over is slow, one that skips a stage
 //! overstates robustness.
 
-use super::StageResult;
 use crate::attacks::Norm;
 use crate::error::{CoreError, Result};
+use crate::eval::report::StageResult;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
