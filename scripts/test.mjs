@@ -8,8 +8,22 @@ import path from 'node:path';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 import { ensureTestPackages } from './python-test-deps.mjs';
 
+// libtorch's OpenMP threads spin briefly, as st-native's addon sets it for
+// itself (ts/native-loader.ts): test processes share two cores, and
+// spinning threads would take each other's time (benches/load.mjs).
+const openmp = process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined ? { GOMP_SPINCOUNT: '20000' } : {};
 const run = (cmd, args, env = {}) =>
-  execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith(env) });
+  execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith({ ...openmp, ...env }) });
+
+// One line per stage with its time, at the end (and as each stage ends).
+const stages = [];
+let stageStarted = Date.now();
+const stageDone = (name) => {
+  const seconds = Math.round((Date.now() - stageStarted) / 1000);
+  stages.push(`${name} ${seconds} s`);
+  console.error(`test: ${name} took ${seconds} s`);
+  stageStarted = Date.now();
+};
 
 const libtorch = resolveLibtorch({ provision: false });
 run('cargo', ['fmt', '--all', '--check']);
@@ -17,7 +31,9 @@ run('cargo', ['clippy', '--release', '--all-targets', '-q', '--', '-D', 'warning
 // Includes the contract check: ts/generated must equal what the Rust serde
 // types generate (config::ts_contract); when it does not, the test rewrites
 // it and fails, so a clone with stale committed files fails here.
+stageDone('format and lint');
 run('cargo', ['test', '--release', '-p', 'st-core'], libtorch.env);
+stageDone('Rust tests');
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)
 // against separate forwards, float64, SmallCNN and a BatchNorm ResNet.
@@ -53,4 +69,7 @@ if (libtorch.python) {
 } else {
   console.error('\n*** PyTorch export round trip and torchattacks agreement NOT RUN: no Python with torch 2.11.0. ***\n');
 }
+stageDone('PyTorch parity and export');
 run('npx', ['ava']);
+stageDone('ava');
+console.error(`test: ${stages.join(', ')}`);

@@ -41,7 +41,7 @@ test.serial('the table shows each stage; Ctrl-C inside a stage saves the per-poi
 
   // Plain output: stage lines. Ctrl-C once the second stage has begun.
   const child = spawnCli(EVAL);
-  await child.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000);
+  await child.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000, 'stderr');
   child.proc.kill('SIGINT');
   const { code } = await child.exited;
   t.is(code, 130, child.stderr());
@@ -55,6 +55,7 @@ test.serial('the table shows each stage; Ctrl-C inside a stage saves the per-poi
   const resumed = JSON.parse(again.stdout) as Evaluation;
   const aa = resumed.attacks[1]!;
   t.true(aa.resumed);
+  t.regex(again.stderr, /aa: resuming from stage 2\/4 \(apgd-t\) at point \d+ of \d+, from .*eval-best\.aa\.autoattack-state\.safetensors/);
   t.is(aa.correct, expected.aa);
   t.deepEqual(aa.stages!.map((s) => s.name), [...STAGES]);
   t.deepEqual(aa.stages!.map((s) => s.correct), expected.stages);
@@ -66,7 +67,7 @@ test.serial('one evaluation per state file; an edited state is refused and kept;
   // A stops in stage 2 (its state saved after APGD-CE); B, started while A
   // runs, is refused naming A's pid instead of reading A's state.
   const first = spawnCli(EVAL);
-  await first.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000);
+  await first.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000, 'stderr');
   const second = cli(...EVAL);
   t.is(second.status, 1, second.stderr);
   t.regex(second.stderr, /ERR_LOCKED/);
@@ -104,7 +105,7 @@ test.serial('one evaluation per state file; an edited state is refused and kept;
   writeFileSync(live, 'x');
   // Accepted: it goes on in stage 2 (the first test checks where a resume ends).
   const resumed = spawnCli(EVAL);
-  await resumed.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000);
+  await resumed.waitForLine((l) => l.startsWith('aa: stage 2/4 apgd-t'), 120_000, 'stderr');
   resumed.proc.kill('SIGINT');
   t.is((await resumed.exited).code, 130, resumed.stderr());
   t.notRegex(resumed.stderr(), /corrupt|ERR_/);

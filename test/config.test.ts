@@ -184,6 +184,15 @@ test('switching method replaces the method instead of merging fields into it', (
   t.is(st.method.name === 'st' ? st.method.beta : -1, 6);
 });
 
+test('switching method on a preset keeps the shared attack and takes the new method\'s defaults', (t) => {
+  const st = resolveConfig({}).method as { epsilon: number; stepSize: number; steps: number };
+  const trades = resolveConfig({ overrides: [{ method: { name: 'trades' } }] });
+  t.deepEqual(trades.method, { name: 'trades', beta: 6, epsilon: st.epsilon, stepSize: st.stepSize, steps: st.steps });
+  t.like(resolveConfig({ overrides: [{ method: { name: 'mart', beta: 2 } }] }).method, { name: 'mart', beta: 2, epsilon: st.epsilon });
+  t.like(resolveConfig({ preset: 'mnist-trades-quick', overrides: [{ method: { name: 'st' } }] }).method, { name: 'st', reg: 'symmkl', beta: 6, branches: 'batched', epsilon: 0.2, steps: 5 });
+  t.deepEqual(resolveConfig({ overrides: [{ method: { name: 'natural' } }] }).method, { name: 'natural' });
+});
+
 test('merge replaces arrays and merges objects', (t) => {
   t.deepEqual(mergeConfig({ a: [1, 2], b: { c: 1, d: 2 } }, { a: [3], b: { d: 4 } }), { a: [3], b: { c: 1, d: 4 } });
 });

@@ -79,6 +79,9 @@ test.serial('eval of a run: the table with the run row, worst case, records, fil
   t.regex(md, /^# Robustness of best checkpoint of run tiny$/m);
   t.regex(md, /^- made by st-native \d+\.\d+\.\d+ .*libtorch 2\.11\.0.*Node v\d+.*: `st-native eval .* --json`$/m);
   t.like(e.provenance, { node: process.version, host: hostname() });
+  // st-native bounds OpenMP spinning unless the environment chose (the test runner may have).
+  const chosen = process.env.GOMP_SPINCOUNT ?? (process.env.OMP_WAIT_POLICY === undefined ? '20000' : undefined);
+  t.is(e.provenance.openmpWait, chosen !== undefined ? `GOMP_SPINCOUNT=${chosen}` : `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}`);
   t.regex(e.provenance.command!, /^st-native eval \S+ --json$/);
   // 95% Wilson intervals around every accuracy.
   for (const a of e.attacks) t.true(a.interval95[0] <= a.accuracy && a.accuracy <= a.interval95[1], a.name);
@@ -274,10 +277,32 @@ test.serial('--normalize folds mean/std in front of the model', (t) => {
 test.serial('without a TTY: plain progress lines, then the table', (t) => {
   const r = cli('eval', runDir, '--attacks', 'clean,fgsm', '--n', '20', '--no-write');
   t.is(r.status, 0, r.stderr);
-  t.regex(r.stdout, /^eval: 20 images, clean, fgsm; batch \d+, cpu/m);
-  t.regex(r.stdout, /^fgsm: +[\d.]+% \(\d+\/20\) in \d\d:\d\d$/m);
+  // Progress on stderr, the table alone on stdout (`eval ... > table.txt`).
+  t.regex(r.stderr, /^eval: 20 images, clean, fgsm; batch \d+, cpu/m);
+  t.regex(r.stderr, /^fgsm: +[\d.]+% \(\d+\/20\) in \d\d:\d\d$/m);
+  t.notRegex(r.stdout, /^eval: |^fgsm: /m);
   t.regex(r.stdout, /^worst case +[\d.]+% +\d+\/20 +\(robust to clean and every attack\)$/m);
   t.regex(r.stdout, /^seed 0, 20 mnist-embedded test images, checkpoint crc32 [0-9a-f]{8}/m);
+  // --json: the result alone on stdout, progress events as JSON lines on stderr.
+  const j = cli('eval', runDir, '--attacks', 'clean,fgsm', '--n', '20', '--no-write', '--json');
+  t.is(j.status, 0, j.stderr);
+  JSON.parse(j.stdout);
+  const events = j.stderr.trim().split('\n').map((l) => JSON.parse(l) as EvalEvent);
+  t.deepEqual([...new Set(events.map((e) => e.type))].sort(), ['attack', 'batch', 'start'].sort());
+  t.is(events[0]!.type, 'start');
+});
+
+test('plain progress lines carry each attack\'s elapsed time and ETA from its rate', (t) => {
+  let clock = 0;
+  const lines: string[] = [];
+  const p = new PlainEvalPrinter((l) => lines.push(l), 0, () => clock);
+  p.push({ type: 'start', attacks: ['pgd20'], samples: 100, batchSize: 25, device: 'cpu', checkpointCrc32: '00000000', verified: true });
+  clock = 10_000;
+  p.push({ type: 'batch', attack: 'pgd20', index: 0, done: 25, total: 100, correct: 20 });
+  clock = 40_000;
+  p.push({ type: 'batch', attack: 'pgd20', index: 0, done: 50, total: 100, correct: 40 });
+  // 40 s for half the images: 40 s to go.
+  t.regex(lines.at(-1)!, /^pgd20: 50\/100 images, 80\.0% so far; 00:40 elapsed, ETA 00:40 \(00:40 in all\)$/);
 });
 
 test.serial('the API: the same options, progress events in order, cancellation', async (t) => {
@@ -346,10 +371,13 @@ test('the terminal view of an AutoAttack: its stage, the stage progress and the 
   await frameSettles();
   t.regex(lastFrame()!, /aa\s+apgd-t 2\/4 █+░+ 30\/60 · 52\/100 robust so far/);
   const printed: string[] = [];
-  const printer = new PlainEvalPrinter((l) => printed.push(l), 0);
+  let clock = 0;
+  const printer = new PlainEvalPrinter((l) => printed.push(l), 0, () => clock);
   printer.push({ type: 'stage', attack: 'aa', index: 0, stage: 'apgd-t', stageIndex: 1, stages: 4, points: 60, robust: 60, samples: 100 });
+  clock = 90_000;
   printer.push({ type: 'batch', attack: 'aa', index: 0, done: 30, total: 60, correct: 52 });
-  t.deepEqual(printed, ['aa: stage 2/4 apgd-t on 60 images (60/100 robust so far)', 'aa: 30/60 images, 52 robust']);
+  // The stage's own elapsed time and ETA: half its points in 90 s.
+  t.deepEqual(printed, ['aa: stage 2/4 apgd-t on 60 images (60/100 robust so far)', 'aa: 30/60 images, 52 robust; 01:30 elapsed, ETA 01:30 (01:30 in all)']);
 });
 
 test('radii and normalisation as users write them', (t) => {

@@ -60,3 +60,17 @@ test('--version names the package, the clone commit, libtorch and Node', (t) => 
     t.regex(r.stdout, /^st-native \d+\.\d+\.\d+ \((git [0-9a-f]{12}(-dirty)?, )?libtorch 2\.11\.0[^,]*, node v\d+\.\d+\.\d+\)\n$/);
   }
 });
+
+test('train says where its run folder is (and when the name was taken); resuming a finished run says it is complete', (t) => {
+  const runs = mkdtempSync(path.join(tmpdir(), 'st-names-'));
+  const args = ['train', '--preset', 'mnist-natural-quick', '--epochs', '1', '--device', 'cpu', '--runs-dir', runs, '--name', 'same', '--set', 'dataset.trainSize=200', '--set', 'dataset.testSize=20', '--set', 'eval.steps=1'];
+  const first = cli(...args);
+  t.is(first.status, 0, first.stderr);
+  t.regex(first.stderr, new RegExp(`^run folder: ${path.join(runs, 'same')}$`, 'm'));
+  const second = cli(...args, '--json');
+  t.is(second.status, 0, second.stderr);
+  t.regex(second.stderr, new RegExp(`^run folder: ${path.join(runs, 'same-2')} \\("same" was taken\\)$`, 'm'));
+  const again = cli('train', '--resume', path.join(runs, 'same'));
+  t.is(again.status, 0, again.stderr);
+  t.regex(again.stderr, /same is already complete: 1 epoch of 1 trained; nothing to resume/);
+});

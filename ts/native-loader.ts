@@ -73,7 +73,27 @@ function locate(suffix: string): { dir: string; pkg: string } {
   }
 }
 
+/**
+ * libtorch's OpenMP threads (libgomp) spin at the end of every parallel
+ * region, 300,000 rounds by default, before they sleep. On a machine where
+ * other processes want the cores, that spinning takes their time slices and
+ * ours. Measured here (2 cores, ST step, batch 128, K=10; benches/load.mjs):
+ * with two busy processes, libgomp's default ran 11-16 images/s, a passive
+ * wait 28-35 and a spin of 20,000 rounds 26-31; quiet, 60-67 by default,
+ * 55-62 passive and 61-66 with the short spin. So unless the user chose
+ * (OMP_WAIT_POLICY or GOMP_SPINCOUNT set), st-native spins 20,000 rounds:
+ * the quiet speed of the default and the loaded speed of passive. libgomp
+ * reads the variable when it is loaded, so this runs before libtorch is
+ * opened; child processes inherit it.
+ */
+export const OPENMP_SPIN_ROUNDS = '20000';
+
+export function boundOpenMpSpinning(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.GOMP_SPINCOUNT = OPENMP_SPIN_ROUNDS;
+}
+
 export function loadAddon<T>(): Loaded<T> {
+  boundOpenMpSpinning();
   const suffix = platformSuffix();
   if (!suffix) {
     throw new NativeError('ERR_UNSUPPORTED_PLATFORM', `st-native runs on Linux x64/arm64 with glibc (libtorch's platforms); this is ${process.platform}-${process.arch}`);

@@ -24,8 +24,8 @@ export interface Child {
   proc: ChildProcess;
   stdout: () => string;
   stderr: () => string;
-  /** Resolves when a stdout line satisfies `pred` (rejects if the child exits first). */
-  waitForLine: (pred: (line: string) => boolean, timeoutMs?: number) => Promise<string>;
+  /** Resolves when a line of `stream` (default stdout) satisfies `pred` (rejects if the child exits first). */
+  waitForLine: (pred: (line: string) => boolean, timeoutMs?: number, stream?: 'stdout' | 'stderr') => Promise<string>;
   /** Exit code and signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -38,28 +38,35 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Child {
   });
   let out = '';
   let err = '';
-  const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  let pending = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    pending += chunk;
+  type Stream = 'stdout' | 'stderr';
+  const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void; stream: Stream }[] = [];
+  const pending: Record<Stream, string> = { stdout: '', stderr: '' };
+  const lines = (stream: Stream, chunk: string) => {
+    pending[stream] += chunk;
     let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+    while ((nl = pending[stream].indexOf('\n')) >= 0) {
+      const line = pending[stream].slice(0, nl);
+      pending[stream] = pending[stream].slice(nl + 1);
       for (const w of [...waiters]) {
-        if (w.pred(line)) {
+        if (w.stream === stream && w.pred(line)) {
           waiters.splice(waiters.indexOf(w), 1);
           w.resolve(line);
         }
       }
     }
+  };
+  proc.stdout!.setEncoding('utf8');
+  proc.stderr!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    out += chunk;
+    lines('stdout', chunk);
   });
   // A destroyed stdout (the closed-pipe test) must not throw here.
   proc.stdout!.on('error', () => undefined);
-  proc.stderr!.on('data', (chunk: string) => (err += chunk));
+  proc.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+    lines('stderr', chunk);
+  });
   // A hung child fails its test after two minutes instead of holding the suite.
   const guard = setTimeout(() => {
     err += '\n[test harness: killed after 120 s]';
@@ -71,10 +78,11 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Child {
       resolve({ code, signal });
     }),
   );
-  const waitForLine = (pred: (line: string) => boolean, timeoutMs = 60_000) =>
+  const waitForLine = (pred: (line: string) => boolean, timeoutMs = 60_000, stream: Stream = 'stdout') =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no such line within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs);
       waiters.push({
+        stream,
         pred,
         resolve: (l) => {
           clearTimeout(timer);

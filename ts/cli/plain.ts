@@ -3,11 +3,9 @@
  * seconds, and one line for each epoch, evaluation, checkpoint and the end.
  */
 import type { TrainEvent } from '../native-types.js';
-import { duration, num, pct } from '../tui/format.js';
+import { count, duration, num, pct } from '../tui/format.js';
 import { epochEtaSeconds, initialState, reduce, runEtaSeconds, type TrainViewState } from '../tui/state.js';
 
-/** `1 epoch`, `2 epochs`. */
-const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 export class PlainPrinter {
   private state: TrainViewState = initialState;

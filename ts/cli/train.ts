@@ -1,14 +1,15 @@
 /** `st-native train`: resolve the config, run it, show progress, print the result. */
+import path from 'node:path';
 import React from 'react';
 import { render } from 'ink';
 import { ConfigError, describeValue } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
-import { planResume } from '../experiment/resume.js';
+import { completedRun, planResume } from '../experiment/resume.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { App } from '../tui/App.js';
-import { pct } from '../tui/format.js';
+import { count, pct } from '../tui/format.js';
 import { TrainStore } from '../tui/store.js';
 import { EXIT } from './errors.js';
 import { PlainPrinter } from './plain.js';
@@ -47,12 +48,13 @@ export function overridesFrom(args: TrainArgs): unknown[] {
   return out;
 }
 
+
 function summaryText(summary: TrainSummary, runDir: string): string {
   const best = summary.best;
   const last = summary.last;
   const lines = [
     summary.status === 'cancelled'
-      ? `cancelled after ${summary.epochsCompleted} complete epoch(s); weights saved to ${summary.lastCheckpoint ?? '-'}`
+      ? `cancelled after ${count(summary.epochsCompleted, 'complete epoch')}; weights saved to ${summary.lastCheckpoint ?? '-'}`
       : `done in ${Math.round(summary.seconds)} s`,
   ];
   const on = (r: { split: string; samples: number }) => `on ${r.samples} ${r.split === 'test' ? 'held-out test' : 'validation'} images`;
@@ -87,6 +89,11 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
     ? planResume(args.resume, [...(args.preset ? [resolveConfig({ preset: args.preset })] : []), ...overridesFrom(args)])
     : undefined;
   const config = plan?.config ?? resolveConfig({ preset: args.preset, overrides: overridesFrom(args) });
+  const done = plan ? completedRun(plan.runDir, config.epochs) : null;
+  if (plan && done) {
+    io.err(`${plan.runDir} is already complete: ${count(done.epochsCompleted, 'epoch')} of ${config.epochs} trained; nothing to resume (--epochs N with more epochs continues it)`);
+    return EXIT.ok;
+  }
   const controller = new AbortController();
   // Why the run was asked to stop: a signal's reason wins over a closed
   // pipe's (it sets the exit code); signals are counted on their own, so a
@@ -140,7 +147,13 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
   }
   let result: RunResult;
   try {
-    result = await runExperiment(config, { onEvent, signal: controller.signal, resume: plan });
+    // Said at the start on stderr (plain and --json; the dashboard shows its own).
+    const onRunDir = (dir: string) => {
+      if (io.tty && !args.json) return;
+      const taken = config.runName !== null && !plan && path.basename(dir) !== config.runName;
+      io.err(`run folder: ${dir}${taken ? ` ("${config.runName}" was taken)` : ''}`);
+    };
+    result = await runExperiment(config, { onEvent, signal: controller.signal, resume: plan, onRunDir });
   } finally {
     // The dashboard goes (once, on success or failure) before anything else is printed.
     finish();

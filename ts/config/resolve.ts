@@ -121,15 +121,44 @@ function mergeData(base: Json, override: Json): Json {
     const current = Object.hasOwn(out, key) ? out[key] : undefined;
     const switchesMethod =
       key === 'method' && isPlainObject(current) && isPlainObject(value) && 'name' in value && value.name !== current.name;
-    setOwn(out, key, switchesMethod ? value : mergeData(current, value));
+    setOwn(out, key, switchesMethod ? switchedMethod(current, value) : mergeData(current, value));
   }
+  return out;
+}
+
+/** The attack that makes a method's adversarial points: what methods share. */
+const SHARED_METHOD_FIELDS = ['epsilon', 'stepSize', 'steps'] as const;
+
+/** A method's own settings when it is switched to without them: the papers' values (beta as in the ST paper's comparison). */
+const METHOD_DEFAULTS: Record<string, Record<string, Json>> = {
+  st: { reg: 'symmkl', beta: 6, branches: 'batched' },
+  trades: { beta: 6 },
+  mart: { beta: 5 },
+  collaborative: { beta: 6 },
+};
+
+/**
+ * Switching method (`--set method.name=trades` on an ST preset) keeps the
+ * attack the methods share (epsilon, step size, steps) and takes the new
+ * method's own defaults; fields given with the switch win. Natural training
+ * takes nothing, AWP needs its inner method spelled out.
+ */
+function switchedMethod(current: Record<string, Json>, value: Record<string, Json>): Json {
+  const name = String(value.name);
+  if (name === 'natural' || name === 'awp' || !(name in METHOD_DEFAULTS)) return value;
+  const source = isPlainObject(current.inner) ? current.inner : current;
+  const shared: Record<string, Json> = {};
+  for (const f of SHARED_METHOD_FIELDS) if (Object.hasOwn(source, f)) setOwn(shared, f, source[f]!);
+  const out: Record<string, Json> = {};
+  for (const part of [METHOD_DEFAULTS[name]!, shared, value]) for (const [k, v] of Object.entries(part)) setOwn(out, k, v);
   return out;
 }
 
 /**
  * Deep merge: objects merge key by key, everything else (arrays included) is
  * replaced. A `method` with a different `name` replaces the whole method, so
- * switching methods never drags the old method's fields along. Throws
+ * switching methods never drags the old method's own fields along (it keeps
+ * the shared attack settings and takes the new method's defaults). Throws
  * ConfigError for an override that toPlainData rejects.
  */
 export function mergeConfig(base: Json, override: Json): Json {

@@ -14,6 +14,8 @@ export interface Provenance {
   node: string;
   host: string;
   platform: string;
+  /** How libtorch's OpenMP threads wait (`GOMP_SPINCOUNT=20000` unless the user chose). */
+  openmpWait: string;
   time: string;
   /** `st-native train ...` as typed (arguments quoted where needed), or null for an API call. */
   command: string | null;
@@ -35,6 +37,12 @@ export function provenance(libtorch: string | null): Provenance {
     node: process.version,
     host: hostname(),
     platform: `${process.platform}-${process.arch}`,
+    openmpWait:
+      process.env.GOMP_SPINCOUNT !== undefined
+        ? `GOMP_SPINCOUNT=${process.env.GOMP_SPINCOUNT}`
+        : process.env.OMP_WAIT_POLICY !== undefined
+          ? `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}`
+          : 'libgomp default',
     time: new Date().toISOString(),
     command: invocation,
   };

@@ -6,7 +6,7 @@
  * (to extend or shorten the run), `device`, `threads`. Anything else that
  * differs is refused, naming each field with both values.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { mergeConfig } from '../config/resolve.js';
@@ -64,4 +64,18 @@ export function planResume(runDir: string, overrides: readonly unknown[]): Resum
     throw new ConfigError(refused.map((d) => ({ path: d.path, message: `differs from the run being resumed (run: ${d.run}, now: ${d.now}); only epochs, device and threads may change` })));
   }
   return { runDir: path.resolve(runDir), config, resumeFile };
+}
+
+/**
+ * The run's summary when it already trained all `epochs` to completion (a
+ * resume would have nothing to do), else null.
+ */
+export function completedRun(runDir: string, epochs: number): { epochsCompleted: number } | null {
+  try {
+    const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as { status?: string; epochsCompleted?: number };
+    if (summary.status === 'completed' && typeof summary.epochsCompleted === 'number' && summary.epochsCompleted >= epochs) return { epochsCompleted: summary.epochsCompleted };
+  } catch {
+    /* no summary (a killed run): it may well have epochs to go */
+  }
+  return null;
 }

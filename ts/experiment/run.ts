@@ -19,6 +19,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Continue this run (see resume.ts) instead of starting a new one. */
   resume?: ResumePlan;
+  /** Called once the run folder exists, before training starts. */
+  onRunDir?: (runDir: string) => void;
 }
 
 export interface RunResult {
@@ -65,6 +67,7 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
     if (!options.resume) rmSync(run.path, { recursive: true, force: true });
     throw e;
   }
+  options.onRunDir?.(run.path);
   const log = new MetricsLog(run);
   let summary: TrainSummary;
   try {

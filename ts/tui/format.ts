@@ -30,3 +30,6 @@ export function bar(done: number, total: number, width = 30): string {
   const full = Math.round(frac * width);
   return `${'█'.repeat(full)}${'░'.repeat(width - full)}`;
 }
+
+/** `1 epoch`, `3 epochs`: a count with its noun in the right number. */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

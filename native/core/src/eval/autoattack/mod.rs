@@ -231,6 +231,23 @@ pub fn run(
             }
         }
     };
+    if resumed {
+        let stage = &stages[state.stage];
+        sink(EvalEvent::Notice {
+            message: format!(
+                "{}: resuming from stage {}/{} ({}) at point {} of {}, from {}",
+                r.name,
+                state.stage + 1,
+                stages.len(),
+                stage.name,
+                state.next,
+                state.entering.sum(Kind::Int64).int64_value(&[]),
+                r.resume
+                    .as_ref()
+                    .map_or(String::new(), |res| res.file.display().to_string()),
+            ),
+        });
+    }
     for w in &state.warnings {
         sink(EvalEvent::Notice {
             message: format!("{}: {w}", r.name),
