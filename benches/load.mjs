@@ -84,7 +84,8 @@ for (const [bench, rows, unit] of [['ST step', stStep, 'images/s (batch 128, K=1
   console.log(`  ${''.padEnd(34)} ${'quiet'.padStart(8)} ${'loaded'.padStart(8)} ${'loaded/quiet'.padStart(13)}`);
   for (const [name] of rows) {
     const r = results[`${bench}|${name}`];
-    console.log(`  ${name.padEnd(34)} ${r.quiet.toFixed(1).padStart(8)} ${r.loaded.toFixed(1).padStart(8)} ${(r.loaded / r.quiet).toFixed(2).padStart(13)}`);
+    const fixed = (x) => x.toFixed(x < 10 ? 2 : 1);
+    console.log(`  ${name.padEnd(34)} ${fixed(r.quiet).padStart(8)} ${fixed(r.loaded).padStart(8)} ${(r.loaded / r.quiet).toFixed(2).padStart(13)}`);
   }
   const ours = results[`${bench}|${rows[0][0]}`];
   const ref = results[`${bench}|${rows[1][0]}`];
