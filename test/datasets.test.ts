@@ -574,7 +574,7 @@ test('st-native data: usage errors and dispatch from main', async (t) => {
   t.is(await main(['data', 'fetch'], io), 2);
   t.is(await main(['data', 'list', '--bogus'], io), 2);
   t.is(await main(['nope'], io), 2);
-  t.regex(err.join('\n'), /expected train, eval, models, presets, setup, doctor or data/);
+  t.regex(err.join('\n'), /expected one of train, eval, models, presets, setup, doctor, data/);
   out.length = 0;
   t.is(await main(['data', '--help'], io), 0);
   t.regex(out.join('\n'), /st-native data fetch NAME/);
