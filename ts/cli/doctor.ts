@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { datasets } from '../data/index.js';
 import { datasetStatus } from '../data/folder.js';
 import { OFFICIAL_SOURCES } from '../data/sources.js';
@@ -22,9 +21,8 @@ import {
   type FindOptions,
   type LibtorchCandidate,
 } from '../runtime/libtorch.js';
-import { EXIT, UsageError } from './errors.js';
+import { EXIT } from './errors.js';
 import { chooseFlavor, installStatus } from './setup.js';
-import { usage } from './usage.js';
 
 export type { NativeStatus };
 
@@ -225,14 +223,7 @@ export function formatReport(r: DoctorReport): string[] {
   return lines;
 }
 
-export async function doctorCommand(argv: string[], io: Io): Promise<number> {
-  let values: { json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.help) return io.out(usage.doctor), EXIT.ok;
+export async function doctorCommand(values: { json?: boolean }, io: Io): Promise<number> {
   const report = diagnose();
   if (values.json) io.out(JSON.stringify(report));
   else for (const line of formatReport(report)) io.out(line);

@@ -11,7 +11,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   cacheDir,
   LIBTORCH_VERSION,
@@ -24,7 +23,6 @@ import {
 } from '../runtime/cache.js';
 import { findLibtorch, inspectLibtorchDir, nvidiaDriverPresent, readLibtorchVersion } from '../runtime/libtorch.js';
 import { EXIT, UsageError } from './errors.js';
-import { usage } from './usage.js';
 
 interface Io {
   out: (s: string) => void;
@@ -334,18 +332,7 @@ export async function runSetup(
   };
 }
 
-export async function setupCommand(argv: string[], io: Io): Promise<number> {
-  let values: { cpu?: boolean; cuda?: boolean; force?: boolean; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { cpu: { type: 'boolean' }, cuda: { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.help) return io.out(usage.setup), EXIT.ok;
+export async function setupCommand(values: { cpu?: boolean; cuda?: boolean; force?: boolean; json?: boolean }, io: Io): Promise<number> {
   if (values.cpu && values.cuda) throw new UsageError('--cpu and --cuda exclude each other');
   const result = await runSetup({ flavor: values.cpu ? 'cpu' : values.cuda ? 'cuda' : undefined, force: Boolean(values.force) }, io);
   if ('signal' in result) {

