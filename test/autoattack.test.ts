@@ -32,7 +32,7 @@ test.serial('the table shows each stage; Ctrl-C inside a stage saves the per-poi
   t.is(whole.status, 0, whole.stderr);
   t.deepEqual(stateFiles(), []);
   const line = (label: string) => {
-    const m = new RegExp(`^${label}\\s+\\d+\\.\\d%\\s+(\\d+)/64`, 'm').exec(whole.stdout);
+    const m = new RegExp(`^${label}\\s+[\\d.]+%\\s+\\([\\d.]+–[\\d.]+%\\)\\s+(\\d+)/64`, 'm').exec(whole.stdout);
     if (!m) throw new Error(`no "${label}" line in:\n${whole.stdout}`);
     return Number(m[1]);
   };

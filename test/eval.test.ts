@@ -282,7 +282,7 @@ test.serial('without a TTY: plain progress lines, then the table', (t) => {
   t.regex(r.stderr, /^eval: 20 images, clean, fgsm; batch \d+, cpu/m);
   t.regex(r.stderr, /^fgsm: +[\d.]+% \(\d+\/20\) in \d\d:\d\d$/m);
   t.notRegex(r.stdout, /^eval: |^fgsm: /m);
-  t.regex(r.stdout, /^worst case +[\d.]+% +\d+\/20 +\(robust to clean and every attack\)$/m);
+  t.regex(r.stdout, /^worst case +\d+% +\(\d+–\d+%\) +\d+\/20 +\(robust to clean and every attack\)$/m);
   t.regex(r.stdout, /^seed 0, 20 mnist-embedded test images, checkpoint crc32 [0-9a-f]{8}/m);
   // --json: the result alone on stdout, progress events as JSON lines on stderr.
   const j = cli('eval', runDir, '--attacks', 'clean,fgsm', '--n', '20', '--no-write', '--json');

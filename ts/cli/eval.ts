@@ -15,9 +15,10 @@ import {
   RUN_ATTACKS,
   type AttackEvaluateOptions,
   type Evaluation,
+  wilson,
 } from '../experiment/evaluate.js';
 import type { EvalEvent, ModelName, NativeEvalConfig, Normalization } from '../native-types.js';
-import { duration, pct } from '../tui/format.js';
+import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
 import { EvalStore, EvalView } from './eval-view.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
@@ -182,15 +183,21 @@ export function jsonOutput(e: Evaluation): Record<string, unknown> {
   return { ...e, ...legacy };
 }
 
-/** The table as text for the terminal. */
+/**
+ * The table as text for the terminal: each accuracy in the precision its
+ * image count supports, with its 95% (Wilson) interval.
+ */
 export function tableText(e: Evaluation): string {
   const width = Math.max(10, ...e.attacks.map((a) => a.name.length), ...e.attacks.flatMap((a) => (a.stages ?? []).map((st) => st.name.length + 8)));
+  const row = (label: string, k: number, n: number, rest: string) =>
+    `${label.padEnd(width)} ${pctOf(k / n, n).padStart(7)}  ${`(${intervalOf(wilson(k, n), n)})`.padEnd(15)}${String(k).padStart(6)}/${n}${rest}`;
   const lines = e.attacks.flatMap((a) => [
-    `${a.name.padEnd(width)} ${pct(a.accuracy)}  ${String(a.correct).padStart(6)}/${a.samples}${a.resumed ? '  (resumed)' : ''}`,
-    ...(a.stages ?? []).map((st) => `${`  after ${st.name}`.padEnd(width)} ${pct(st.accuracy)}  ${String(st.correct).padStart(6)}/${a.samples}  ${duration(st.seconds)}`),
+    row(a.name, a.correct, a.samples, a.resumed ? '  (resumed)' : ''),
+    ...(a.stages ?? []).map((st) => row(`  after ${st.name}`, st.correct, a.samples, `  ${duration(st.seconds)}`)),
   ]);
-  lines.push(`${'worst case'.padEnd(width)} ${pct(e.worstCase.accuracy)}  ${String(e.worstCase.correct).padStart(6)}/${e.samples}  (robust to clean and every attack)`);
+  lines.push(row('worst case', e.worstCase.correct, e.samples, '  (robust to clean and every attack)'));
   if (e.run) lines.push(`run's evaluation: clean ${pct(e.run.cleanAcc).trim()}, ${e.run.attack} ${pct(e.run.robustAcc).trim()} (epoch ${e.run.epoch})`);
+  lines.push('(accuracy, its 95% interval, images correct)');
   lines.push(`seed ${e.seed}, ${e.samples} ${e.dataset} test images, checkpoint crc32 ${e.checkpointCrc32}${e.verified ? '' : ' (unverified)'}, ${e.device}, ${duration(e.seconds)}`);
   for (const n of e.notices) lines.push(`note: ${n}`);
   if (e.adversarialFile) lines.push(`adversarial inputs: ${e.adversarialFile}`);

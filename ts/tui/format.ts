@@ -4,6 +4,25 @@ export function pct(x: number | undefined): string {
   return x === undefined ? '   -  ' : `${(100 * x).toFixed(1).padStart(5)}%`;
 }
 
+/**
+ * Decimals an accuracy over n images supports: one image is 100/n percent,
+ * so 0 decimals up to 100 images, 1 up to 1,000, 2 beyond.
+ */
+export function percentDecimals(n: number): number {
+  return Math.min(2, Math.max(0, Math.ceil(Math.log10(Math.max(n, 1) / 100) - 1e-9)));
+}
+
+/** An accuracy of n images in the precision n supports: `52%`, `52.3%`, `52.31%`. */
+export function pctOf(x: number, n: number): string {
+  return `${(100 * x).toFixed(percentDecimals(n))}%`;
+}
+
+/** A 95% interval of an accuracy over n images, as `42–61%`. */
+export function intervalOf([lo, hi]: readonly [number, number], n: number): string {
+  const d = percentDecimals(n);
+  return `${(100 * lo).toFixed(d)}–${(100 * hi).toFixed(d)}%`;
+}
+
 export function num(x: number | undefined, digits = 3): string {
   return x === undefined ? '-' : x.toFixed(digits);
 }
