@@ -7,6 +7,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { nativeStatus } from '../native.js';
 import { packageVersion, versionLine } from '../runtime/version.js';
 import type { CliContext } from './context.js';
+import { helpWidth, reflow } from './reflow.js';
 import { completionProgram } from './commands/completion.js';
 import { dataProgram } from './commands/data.js';
 import { doctorProgram } from './commands/doctor.js';
@@ -20,10 +21,7 @@ export const EXIT_CODES_HELP = `Exit codes: 0 done, 1 failed, 2 usage or configu
 lacks included), 130/143/129 interrupted by Ctrl-C/SIGTERM/SIGHUP, 141 stdout
 closed.`;
 
-/** Help is laid out for this many columns unless the terminal says otherwise. */
-export const HELP_WIDTH = 80;
-
-export function buildProgram(ctx: CliContext, helpWidth = HELP_WIDTH): Command {
+export function buildProgram(ctx: CliContext, width = helpWidth()): Command {
   const program = new Command('st-native')
     .description('adversarial training (Squeeze Training, ICLR 2023) on a Rust/libtorch core')
     .usage('<command> [options]')
@@ -36,10 +34,10 @@ with the closest valid name.
 ${EXIT_CODES_HELP}
 
 Examples:
-  $ st-native train                      # ST on the embedded digits, about a minute
-  $ st-native eval runs/<run> --attacks aa
-  $ st-native help eval                  # a command's options
-  $ source <(st-native completion bash)  # tab completion in bash (zsh: completion zsh)`,
+  $ st-native train
+  $ st-native eval runs/my-run --attacks aa
+  $ st-native help eval
+  $ source <(st-native completion bash)`,
     );
   // --version is computed when asked: it reads libtorch's version and git.
   program.on('option:version', () => {
@@ -49,23 +47,25 @@ Examples:
   for (const make of [trainProgram, evalProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
     program.addCommand(make(ctx));
   }
-  configure(program, ctx, helpWidth);
+  configure(program, ctx, width);
   return program;
 }
 
 /** The same output, errors and suggestions on every command of the tree. */
-function configure(command: Command, ctx: CliContext, helpWidth: number): void {
+function configure(command: Command, ctx: CliContext, width: number): void {
   command
     .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(see --help)')
     .helpOption('-h, --help', 'this help')
-    .configureHelp({ helpWidth, sortSubcommands: false })
-    .helpCommand('help [command]', "a command's help")
+    .configureHelp({ helpWidth: width, minWidthToWrap: 20, sortSubcommands: false })
     .configureOutput({
-      writeOut: (s) => ctx.io.out(s.replace(/\n$/, '')),
+      // Commander lays out usage and options to the width; the notes after
+      // them are written at 80 columns and re-filled here.
+      writeOut: (s) => ctx.io.out(s.startsWith('Usage:') ? s.replace(/\n$/, '') : reflow(s.replace(/\n$/, ''), width)),
       writeErr: (s) => ctx.io.err(s.replace(/\n$/, '')),
       outputError: (s, write) => write(s),
     });
-  for (const sub of command.commands) configure(sub as Command, ctx, helpWidth);
+  if (command.commands.length > 0) command.helpCommand('help [command]', "a command's help");
+  for (const sub of command.commands) configure(sub as Command, ctx, width);
 }

@@ -28,9 +28,10 @@ eval-history/ in the run folder (or beside the file), never overwriting an
 earlier one. Ctrl-C stops (exit 130) and writes nothing.
 
 Examples:
-  $ st-native eval runs/2026-12-04T10-00-00-st
-  $ st-native eval runs/2026-12-04T10-00-00-st --attacks aa --n 1000
-  $ st-native eval model.safetensors --model resnet18 --classes 10 --attacks clean,pgd20x5 \\
+  $ st-native eval runs/my-run
+  $ st-native eval runs/my-run --attacks aa --n 1000
+  $ st-native eval model.safetensors --model resnet18 \\
+      --classes 10 --attacks clean,pgd20x5 \\
       --normalize 0.4914,0.4822,0.4465/0.2471,0.2435,0.2616
 
 Exit codes: 0 done, 1 failed, 2 usage, 130 Ctrl-C, 143 SIGTERM, 141 stdout closed.`;
@@ -38,7 +39,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 130 Ctrl-C, 143 SIGTERM, 141 stdout close
 export function evalProgram(ctx: CliContext): CommandUnknownOpts {
   const command = new Command('eval')
     .description('the attack table (FGSM, PGD, CW-inf, AutoAttack, worst case) of a run or any checkpoint')
-    .usage('<runDir | checkpoint.safetensors> [options]')
+    .usage('<runDir|file> [options]')
     .argument('<target>', 'a run folder (its model, dataset and evaluation settings), or a checkpoint file of a registered model: ours, or a PyTorch state dict saved with safetensors')
     .addOption(new Option('--checkpoint <which>', "a run folder's checkpoint").choices(['best', 'last', 'interrupted']).default('best', 'best'))
     .option('--attacks <list>', 'comma-separated, in order (default: clean,run,fgsm,pgd20,pgd100,cw for a run folder, clean,fgsm,pgd20,pgd100,cw for a file)')
@@ -53,7 +54,7 @@ export function evalProgram(ctx: CliContext): CommandUnknownOpts {
     .option('--classes <k>', "a file's class count (a file of ours says it)")
     .option('--dataset <name>', 'mnist-embedded | cifar10 | cifar100 | svhn (inferred when only one fits the model)')
     .option('--data-dir <dir>', 'where downloaded datasets are')
-    .option('--normalize <mean/std>', 'per-channel normalisation the model expects, folded in front of it, e.g. 0.4914,0.4822,0.4465/0.2471,0.2435,0.2616 (inputs stay in [0,1])')
+    .option('--normalize <mean/std>', "per-channel normalisation the model expects, as comma lists MEAN/STD (one value, or one per channel), folded in front of the model so that inputs stay in [0,1]; CIFAR-10's in the examples")
     .option('--set <eval.key=value>', "override the run's evaluation settings (the run attack; repeatable)", collect)
     .option('--save-adversarial <file>', 'write the adversarial inputs (float32, exactly as scored) and labels to this safetensors file')
     .option('--no-write', "write no result files (by default eval-history/ beside the run's checkpoints or the file)")

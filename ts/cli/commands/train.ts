@@ -34,10 +34,10 @@ checkpoints/interrupted.safetensors; a second one quits at once (completed
 epochs' checkpoints stay). A closed stdout (| head) stops the run the same way.
 
 Examples:
-  $ st-native train                               # ST on the embedded digits
-  $ st-native train --preset cifar10-resnet18-st  # the paper's CIFAR-10 run
-  $ st-native train --set method.name=trades --set method.beta=6 --epochs 5
-  $ st-native train --resume runs/2026-12-04T10-00-00-st --epochs 20
+  $ st-native train
+  $ st-native train --preset cifar10-resnet18-st
+  $ st-native train --set method.name=trades --epochs 5
+  $ st-native train --resume runs/my-run --epochs 20
 
 Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C,
 143 SIGTERM, 129 SIGHUP, 141 stdout closed.`,
