@@ -15,7 +15,7 @@ test('--help lists the commands, and every command has its own help', (t) => {
   const expected: Record<string, RegExp> = {
     train: /--set <key\.path=value>[\s\S]*Examples:[\s\S]*Exit codes: 0 done, 1 failed, 2 invalid config or usage/,
     eval: /Usage: st-native eval <runDir\|file> \[options\][\s\S]*--checkpoint <which>[\s\S]*Examples:/,
-    models: /Usage: st-native models \[options\][\s\S]*parameter\s+counts for 10 and 100 classes/,
+    models: /Usage: st-native models \[options\][\s\S]*parameter\s+counts\s+for 10 and 100 classes/,
     presets: /Usage: st-native presets \[options\] \[command\][\s\S]*show \[options\] <name>/,
     setup: /Usage: st-native setup \[options\][\s\S]*--cpu/,
     doctor: /Usage: st-native doctor \[options\]/,

@@ -20,7 +20,7 @@ from --data-dir, the config's dataset.dataDir, then ST_NATIVE_DATA_DIR.
 
 Examples:
   $ st-native data list
-  $ st-native data fetch cifar10 --data-dir /scratch/datasets
+  $ st-native data fetch cifar10 --data-dir /data
 
 Exit codes: 0 done, 1 failed (offline, checksum), 2 usage, 130 Ctrl-C.`,
     );
