@@ -131,7 +131,7 @@ export function completionProgram(ctx: CliContext): CommandUnknownOpts {
   return new Command('completion')
     .description('print a tab-completion script for bash or zsh')
     .argument('[shell]', 'bash or zsh', 'bash')
-    .addHelpText('after', '\nExamples:\n  $ source <(st-native completion bash)            # this shell\n  $ st-native completion bash >> ~/.bashrc         # every new one\n  $ st-native completion zsh >> ~/.zshrc')
+    .addHelpText('after', '\nLoad it in this shell, or in every new one:\n\nExamples:\n  $ source <(st-native completion bash)\n  $ st-native completion bash >> ~/.bashrc\n  $ st-native completion zsh >> ~/.zshrc')
     .action((shell, _options, command) => {
       const program = command.parent as Command;
       if (shell !== 'bash' && shell !== 'zsh') return command.error(`error: unknown shell "${shell}"; expected bash or zsh`, { code: 'st-native.shell', exitCode: EXIT.usage });
