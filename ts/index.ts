@@ -30,7 +30,7 @@ export async function train(rawOptions?: TrainOptions): Promise<RunResult> {
   const options = parseTrainOptions(rawOptions);
   const overrides = options.overrides === undefined ? [] : Array.isArray(options.overrides) ? options.overrides : [options.overrides];
   const config = resolveConfig({ preset: options.preset, overrides });
-  return runExperiment(config, { onEvent: options.onEvent, signal: options.signal });
+  return runExperiment(config, { onEvent: options.onEvent, signal: options.signal, isolate: options.isolate, threads: options.threads });
 }
 
 /**
@@ -97,5 +97,6 @@ export {
 } from './data/index.js';
 export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.js';
 export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
+export { IsolatedRunError, isolatedThreads, runIsolated, type IsolatedRunErrorCode, type IsolatedRunOptions } from './experiment/isolated.js';
 export { NativeError } from './native.js';
 export type * from './native-types.js';
