@@ -9,7 +9,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IsolatedRunError, isolatedThreads, resolveConfig, runIsolated, train, type ConfigOverrides, type TrainEvent, type TrainSummary } from 'st-native';
@@ -34,6 +34,16 @@ function numbers(summary: TrainSummary, events: TrainEvent[]) {
 }
 
 const configThreads = (runDir: string): unknown => JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')).native.threads;
+
+test.serial('bad isolate and threads options are rejected before any work, naming the option', async (t) => {
+  const over = Number.MAX_SAFE_INTEGER;
+  await t.throwsAsync(train({ overrides: tiny('bad-threads'), isolate: true, threads: over }), { code: 'ERR_INVALID_CONFIG', message: /^options\.threads: expected an integer from 1 to \d+ \(this machine's cores\)/ });
+  await t.throwsAsync(train({ overrides: tiny('bad-threads'), threads: over }), { code: 'ERR_INVALID_CONFIG', message: /^options\.threads:/ });
+  await t.throwsAsync(train({ overrides: tiny('bad-threads'), isolate: 'yes' as never }), { code: 'ERR_INVALID_CONFIG', message: /^options\.isolate:/ });
+  t.false(existsSync(path.join(runsDir, 'bad-threads')));
+  t.is(isolatedThreads(1), Math.max(1, availableParallelism()));
+  t.is(isolatedThreads(1000), 1);
+});
 
 test.serial('isolated runs reproduce in-process runs exactly, alone and two at a time', async (t) => {
   // The share two concurrent runs get by default; the solo references use it too
