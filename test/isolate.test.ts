@@ -147,7 +147,22 @@ test.serial('abort stops the child cleanly: cancelled, checkpoint saved; a faili
     }),
   );
   t.is(e, boom);
+  t.is((e as Error & { runDir?: string }).runDir, path.join(runsDir, 'handler'));
   t.like(JSON.parse(readFileSync(path.join(runsDir, 'handler', 'summary.json'), 'utf8')), { status: 'failed', error: 'handler says no' });
+
+  // Even on the last event, when the child has already finished: failed, as in-process.
+  const late = new Error('not the done event');
+  const e2 = await t.throwsAsync(
+    train({
+      overrides: tiny('late'),
+      isolate: true,
+      onEvent: async (ev) => {
+        if (ev.type === 'done') throw late;
+      },
+    }),
+  );
+  t.is(e2, late);
+  t.like(JSON.parse(readFileSync(path.join(runsDir, 'late', 'summary.json'), 'utf8')), { status: 'failed', error: 'not the done event' });
 });
 
 test.serial('no child outlives its parent, whether the parent exits or is killed', async (t) => {

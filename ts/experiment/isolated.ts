@@ -210,7 +210,15 @@ function supervise(config: RunConfig, options: IsolatedRunOptions, grace: number
       if (killTimer) clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
       void Promise.all([...pending]).then(() => {
-        if (handlerError) return reject(handlerError.error);
+        if (handlerError) {
+          const e = handlerError.error;
+          // As in-process: the handler's own error, with the run folder; a run
+          // that finished before the child heard of the failure (the handler
+          // threw on 'done') is recorded as failed all the same.
+          if (outcome?.ok) failedSummary(outcome.value.runDir, e);
+          if (runDir && e !== null && typeof e === 'object') Object.assign(e, { runDir });
+          return reject(e);
+        }
         if (outcome?.ok) return resolve(outcome.value);
         if (outcome) return reject(outcome.error);
         reject(deathError(child.pid, code ?? null, sig, runDir, stderrTail, spawnError));
@@ -224,6 +232,16 @@ function supervise(config: RunConfig, options: IsolatedRunOptions, grace: number
     }
     tell({ type: 'start', config, ...(options.resume ? { resume: options.resume } : {}) });
   });
+}
+
+function failedSummary(runDir: string, e: unknown): void {
+  const err = e as { message?: unknown; code?: unknown } | null;
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  try {
+    writeSummary({ path: runDir, checkpoints: path.join(runDir, 'checkpoints') }, { status: 'failed', error: message, ...(typeof err?.code === 'string' ? { code: err.code } : {}) });
+  } catch {
+    /* the handler's error is the one to report */
+  }
 }
 
 function deathError(pid: number | undefined, code: number | null, sig: NodeJS.Signals | null, runDir: string | null, stderrTail: string, spawnError?: Error): IsolatedRunError {
