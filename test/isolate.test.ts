@@ -40,6 +40,8 @@ test.serial('bad isolate and threads options are rejected before any work, namin
   await t.throwsAsync(train({ overrides: tiny('bad-threads'), isolate: true, threads: over }), { code: 'ERR_INVALID_CONFIG', message: /^options\.threads: expected an integer from 1 to \d+ \(this machine's cores\)/ });
   await t.throwsAsync(train({ overrides: tiny('bad-threads'), threads: over }), { code: 'ERR_INVALID_CONFIG', message: /^options\.threads:/ });
   await t.throwsAsync(train({ overrides: tiny('bad-threads'), isolate: 'yes' as never }), { code: 'ERR_INVALID_CONFIG', message: /^options\.isolate:/ });
+  const config = resolveConfig({ overrides: tiny('bad-threads') });
+  await t.throwsAsync(runIsolated(config, { abortGraceMs: -1 }), { code: 'ERR_INVALID_CONFIG', message: /^options\.abortGraceMs: expected a number of milliseconds >= 0, got -1/ });
   t.false(existsSync(path.join(runsDir, 'bad-threads')));
   t.is(isolatedThreads(1), Math.max(1, availableParallelism()));
   t.is(isolatedThreads(1000), 1);

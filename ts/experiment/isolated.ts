@@ -101,6 +101,9 @@ export async function runIsolated(config: RunConfig, options: IsolatedRunOptions
   if (signal?.aborted) throw abortReason(signal);
   if (options.threads !== undefined) checkThreads(options.threads);
   const grace = options.abortGraceMs ?? 60_000;
+  if (!(Number.isFinite(grace) && grace >= 0)) {
+    throw new ConfigError([{ path: 'options.abortGraceMs', message: `expected a number of milliseconds >= 0, got ${String(grace)}` }]);
+  }
   inFlight += 1;
   try {
     // Runs started in the same tick see each other before their shares are fixed.
