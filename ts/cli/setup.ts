@@ -73,6 +73,18 @@ export const PIP_INSTALLS: Record<Flavor, { args: string[]; download: string }> 
   },
 };
 
+/**
+ * What the direct install downloads and keeps, measured with PyPI's wheels
+ * (cp314, x86_64): `cpu` 4 wheels, 0.54 GB, 0.50 GB on disk; `cuda` 17
+ * wheels, 2.51 GB, 3.76 GB on disk (pip keeps 4.7: headers, Python files,
+ * static archives). The wheels wait in <cache>/downloads until the install
+ * is in place, so the peak is the sum.
+ */
+export const WHEEL_SIZES: Record<Flavor, string> = {
+  cuda: 'about 2.5 GB to download, 3.8 GB on disk',
+  cpu: 'about 0.55 GB to download, 0.5 GB on disk',
+};
+
 /** How setup installs: `wheels` (default) fetches and extracts them itself; `pip` runs Python's pip. */
 export type SetupMethod = 'wheels' | 'pip';
 
@@ -457,7 +469,7 @@ function offlineError(plan: InstallPlan, method: SetupMethod, env: NodeJS.Proces
   return new SetupError(
     [
       `libtorch ${LIBTORCH_VERSION} (${plan.flavor}) is not in ${tildify(plan.dir)}, and installing it failed (downloads are off: ST_NATIVE_OFFLINE is set).`,
-      `setup would fetch torch==${LIBTORCH_VERSION}${plan.flavor === 'cuda' ? ' and the NVIDIA library wheels it pins' : ', nvidia-cuda-runtime and nvidia-cuda-cupti'} ${from} (${PIP_INSTALLS[plan.flavor].download}).`,
+      `setup would fetch torch==${LIBTORCH_VERSION}${plan.flavor === 'cuda' ? ' and the NVIDIA library wheels it pins' : ', nvidia-cuda-runtime and nvidia-cuda-cupti'} ${from} (${method === 'pip' ? PIP_INSTALLS[plan.flavor].download : WHEEL_SIZES[plan.flavor]}).`,
       `Without a network here: copy ${libtorchInstallDir(plan.flavor, '<cache>')} from a machine where \`st-native setup --${plan.flavor}\` ran into ${tildify(path.dirname(plan.dir))}${path.sep},`,
       `or point ST_NATIVE_LIBTORCH at a libtorch ${LIBTORCH_VERSION} folder; or unset ST_NATIVE_OFFLINE and run \`st-native setup\` where there is a network.`,
     ].join('\n'),
@@ -496,7 +508,7 @@ export async function runSetup(options: SetupOptions, io: Io): Promise<SetupResu
   } else {
     if (env.ST_NATIVE_OFFLINE) throw offlineError(plan, method, env);
     const how = method === 'pip' ? 'with pip' : 'from its wheels, without Python';
-    io.err(`installing libtorch ${LIBTORCH_VERSION} (${plan.flavor}: ${PIP_INSTALLS[plan.flavor].download}) ${how} into ${tildify(plan.dir)}`);
+    io.err(`installing libtorch ${LIBTORCH_VERSION} (${plan.flavor}: ${method === 'pip' ? PIP_INSTALLS[plan.flavor].download : WHEEL_SIZES[plan.flavor]}) ${how} into ${tildify(plan.dir)}`);
     const done = method === 'pip' ? await installWithPip(plan, cache, io) : await installFromWheels(plan, cache, io, env, options.wheels ?? {});
     if ('signal' in done) return done;
     torchVersion = done.torchVersion;

@@ -62,16 +62,22 @@ export interface IndexOptions {
   timeoutMs?: number;
 }
 
+/** A reused keep-alive connection the server had just closed, and the like: worth one more try. */
+const RETRYABLE = ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'];
+
 /** Fetches a JSON document: null on 404, a SetupError naming the URL on anything else that is not JSON. */
 async function getJson(url: string, options: IndexOptions): Promise<JsonDoc | null> {
-  const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 60_000), ...(options.signal ? [options.signal] : [])]);
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { accept: 'application/json' }, signal, redirect: 'follow' });
-  } catch (e) {
-    if (options.signal?.aborted) throw options.signal.reason ?? e;
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    throw new SetupError(`cannot reach ${url}: ${err.cause?.message ?? err.cause?.code ?? err.message}`);
+  let res: Response | null = null;
+  for (let attempt = 0; !res; attempt++) {
+    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 60_000), ...(options.signal ? [options.signal] : [])]);
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json' }, signal, redirect: 'follow' });
+    } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason ?? e;
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      if (attempt < 2 && RETRYABLE.includes(err.cause?.code ?? '')) continue;
+      throw new SetupError(`cannot reach ${url}: ${err.cause?.message ?? err.cause?.code ?? err.message}`);
+    }
   }
   if (res.status === 404) {
     await res.body?.cancel();

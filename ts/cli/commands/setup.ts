@@ -6,8 +6,8 @@ import { setupCommand } from '../setup.js';
 export function setupProgram(ctx: CliContext): CommandUnknownOpts {
   return new Command('setup')
     .description('install libtorch 2.11.0 into the per-user cache (once per machine)')
-    .addOption(new Option('--cpu', 'libtorch without its CUDA libraries (about 0.55 GB to download, 0.7 GB on disk)').conflicts('cuda'))
-    .addOption(new Option('--cuda', 'torch==2.11.0 with its CUDA libraries (about 2.7 GB to download, 4.7 GB on disk)'))
+    .addOption(new Option('--cpu', 'libtorch without its CUDA libraries (about 0.55 GB to download, 0.5 GB on disk)').conflicts('cuda'))
+    .addOption(new Option('--cuda', 'libtorch with the CUDA libraries torch==2.11.0 pins (about 2.5 GB to download, 3.8 GB on disk)'))
     .option('--pip', "install with Python's pip instead of fetching the wheels directly (also ST_NATIVE_SETUP=pip)")
     .option('--force', 'reinstall even when a complete install is there')
     .option('--json', 'print one JSON result line on stdout (progress stays on stderr)')
