@@ -61,6 +61,8 @@ export interface WheelSetupOptions {
   progress: ProgressOutput | null;
   signal?: AbortSignal;
   tuning?: Partial<DownloadTuning>;
+  /** Wheel files already checked in this run (a wheel read for its requirements is not hashed twice). */
+  verified?: Set<string>;
 }
 
 /**
@@ -169,8 +171,12 @@ const networkHint = 'or run `st-native setup --pip`, which installs with Python\
  */
 export async function fetchWheel(w: WheelSpec, options: WheelSetupOptions): Promise<string> {
   const dest = wheelPath(options.downloads, w);
+  if (options.verified?.has(dest) && existsSync(dest)) return dest;
   if (existsSync(dest)) {
-    if ((await hashFile(dest, 'sha256')) === w.file.sha256) return dest;
+    if ((await hashFile(dest, 'sha256')) === w.file.sha256) {
+      options.verified?.add(dest);
+      return dest;
+    }
     options.progress?.line(`${w.file.filename}: the copy in ${options.downloads} does not match its sha256; downloading it again`);
     rmSync(dest, { force: true });
   }
@@ -186,6 +192,7 @@ export async function fetchWheel(w: WheelSpec, options: WheelSetupOptions): Prom
     if (e instanceof DatasetError) throw new SetupError(e.message);
     throw e;
   }
+  options.verified?.add(dest);
   return dest;
 }
 
@@ -248,7 +255,8 @@ export interface WheelInstall {
 }
 
 /** Resolves, downloads and extracts libtorch's wheels into `target`. */
-export async function installWheels(target: string, options: WheelSetupOptions): Promise<WheelInstall> {
+export async function installWheels(target: string, opts: WheelSetupOptions): Promise<WheelInstall> {
+  const options = { ...opts, verified: opts.verified ?? new Set<string>() };
   const { progress } = options;
   progress?.line(`resolving torch ${LIBTORCH_VERSION} and the CUDA libraries it pins (${options.flavor}) from ${options.index.base}`);
   const wheels = await resolveWheels(options);
