@@ -52,6 +52,16 @@ function structureProblems(html: string): string[] {
   return problems;
 }
 
+test('the structure check finds what it is for', (t) => {
+  const start = '<!DOCTYPE html>\n<html lang="en">';
+  t.deepEqual(structureProblems(`${start}<body><p>a &amp; b</p><svg><path d="M0"/></svg></body></html>`), []);
+  t.true(structureProblems(`${start}<body><p><b>x</p></b></body></html>`).length > 0);
+  t.true(structureProblems(`${start}<body><p/></body></html>`).length > 0);
+  t.true(structureProblems(`${start}<body><p>a < b & c</p></body></html>`).length > 0);
+  t.true(structureProblems(`${start}<body><p class=x>a</p></body></html>`).length > 0);
+  t.true(structureProblems(`${start}<body><div>`).length > 0);
+});
+
 const svgs = (html: string) => html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
 
 /** The items (paths, texts) a named layer drew: vega writes `<name>_marks` into its group's class. */

@@ -17,7 +17,7 @@ const CONFIG = {
   font: FONT,
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eee' },
-  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'bottom' as const },
+  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'bottom' as const, labelLimit: 360 },
   title: { fontSize: 14, anchor: 'start' as const },
 };
 
@@ -54,7 +54,7 @@ export function accuracySpec(history: RunHistory, bestEpoch: number | null): Top
       { epoch: e.epoch, series: 'clean (eval)', value: e.cleanAcc },
       { epoch: e.epoch, series: `robust (${e.attack})`, value: e.robustAcc },
     ]),
-    ...history.epochs.map((e) => ({ epoch: e.epoch, series: 'train (on its training inputs)', value: e.trainAcc })),
+    ...history.epochs.map((e) => ({ epoch: e.epoch, series: 'train (its training inputs)', value: e.trainAcc })),
   ].map((r) => ({ ...r, desc: `epoch ${r.epoch}, ${r.series}: ${pct2(r.value)}` }));
   const best = bestEpoch === null ? [] : [{ epoch: bestEpoch, label: `best: epoch ${bestEpoch}` }];
   return {
