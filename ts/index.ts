@@ -98,4 +98,7 @@ export {
 export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.js';
 export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
 export { NativeError } from './native.js';
+// Plots and HTML reports (ts/report): writeReport, and the plots a sweep or comparison draws.
+export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/index.js';
+export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/index.js';
 export type * from './native-types.js';

@@ -8,8 +8,7 @@
  * `<name>_marks` into the mark group's class and each item's data into its
  * aria-label, which is how tests count and read what was drawn.
  */
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { EvalRow, RunHistory } from './history.js';
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
@@ -23,6 +22,9 @@ const CONFIG = {
 
 /** Renders a Vega-Lite spec to an SVG fit to inline in HTML (no namespace URLs, a title for screen readers). */
 export async function renderSvg(spec: TopLevelSpec, title: string): Promise<string> {
+  // Loaded on first use (~170 ms): the CLI's other commands and the API's
+  // other functions do not pay for the plotting libraries.
+  const [{ parse, View }, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new View(parse(compile({ config: CONFIG, ...spec } as TopLevelSpec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();
