@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { main } from '../ts/cli/main.js';
-import { intervalSvg, ReportInputError, tradeOffSvg, writeReport, type TradeOffPoint } from '../ts/report/index.js';
+import { intervalSvg, readHistory, ReportInputError, tradeOffSvg, writeReport, type TradeOffPoint } from '../ts/report/index.js';
 import { evaluationJson, PROVENANCE, writeFixtureRun } from './helpers/report-fixtures.js';
 
 const tmp = (name: string) => mkdtempSync(path.join(tmpdir(), `st-report-${name}-`));
@@ -158,6 +158,31 @@ test('--out writes elsewhere; a second report replaces the first', async (t) => 
   t.true(html.includes('no evaluated epoch'));
   t.is(items(svgs(html)[0]!, 'points').length, 4);
   t.true(html.includes('None kept in this folder'));
+  const lr = readHistory(dir).lr;
+  t.true(lr.length <= 400 && lr.length >= 200, String(lr.length));
+  t.is(lr.at(-1)!.x, 4);
+  t.is(lr[0]!.x, 1 / 1000);
+  t.deepEqual([...new Set(lr.map((r) => r.lr))], [0.01, 0.001]);
+});
+
+test('text from the folder is escaped: markup and URLs in names and config stay text', async (t) => {
+  const dir = path.join(tmp('escape'), 'r');
+  writeFixtureRun(dir, { evaluations: true });
+  const file = path.join(dir, 'config.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { config: Record<string, unknown>; provenance: Record<string, unknown> };
+  doc.config.runName = '<script>alert(1)</script> & see https://example.org/x';
+  doc.provenance.command = 'st-native train --name "<b>"';
+  writeFileSync(file, JSON.stringify(doc));
+  const html = readFileSync((await writeReport(dir)).file, 'utf8');
+  t.deepEqual(structureProblems(html), []);
+  t.false(/<script/i.test(html));
+  t.deepEqual(html.match(/\s[\w:-]+="[^"]*https?:[^"]*"/g) ?? [], []);
+  t.true(html.includes('&lt;script&gt;alert(1)&lt;/script&gt; &amp; see https://example.org/x'));
+  t.true(html.includes('<dd>st-native train --name &quot;&lt;b&gt;&quot;</dd>'));
+  // Inside the plots too: series names with markup.
+  const svg = await tradeOffSvg([{ series: 'a<b & "c"', beta: 1, clean: 0.9, robust: 0.4 }]);
+  t.deepEqual(structureProblems(`<!DOCTYPE html>\n<html lang="en"><body>${svg}</body></html>`), []);
+  t.false(svg.includes('a<b'));
 });
 
 // ------------------------------------------------------------ unreadable inputs
