@@ -84,11 +84,10 @@ function parseLine<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   throw new ReportInputError(`${where}: ${field}: ${issue.message}`);
 }
 
-/** Keeps every k-th point and the last, so the curve keeps its shape and its end. */
+/** `max` points evenly spread over the rows, first and last included: the curve keeps its shape and its ends. */
 function thin<T>(rows: T[], max: number): T[] {
   if (rows.length <= max) return rows;
-  const k = Math.ceil(rows.length / max);
-  return rows.filter((_, i) => i % k === 0 || i === rows.length - 1);
+  return Array.from({ length: max }, (_, i) => rows[Math.round((i * (rows.length - 1)) / (max - 1))]!);
 }
 
 export function readHistory(runDir: string): RunHistory {
