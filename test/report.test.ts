@@ -292,19 +292,24 @@ test("a folder's report: the runs side by side, the trade-off with one point per
   mkdirSync(path.join(root, 'broken'));
   writeFileSync(path.join(root, 'broken', 'config.json'), JSON.stringify({ config: {} }));
   mkdirSync(path.join(root, 'not-a-run'));
+  // A sweep keeping its runs one level down: found, named by their path.
+  writeFixtureRun(path.join(root, 'sweep', 'runs', 'cell-0'), { reg: 'l2', beta: 6, clean: 0.91, robust: 0.47, epochs: 3 });
+  writeFixtureRun(path.join(root, 'sweep', 'runs', 'cell-0', 'deeper', 'too-deep'), { epochs: 1 });
   const result = await writeReport(root);
   t.is(result.kind, 'folder');
-  t.is(result.runs, 3);
+  t.is(result.runs, 4);
   t.is(result.notices.length, 1);
   t.true(result.notices[0]!.includes(path.join(root, 'broken', 'metrics.jsonl')));
   const html = readFileSync(result.file, 'utf8');
   t.deepEqual(structureProblems(html), []);
   assertSelfContained(t, html);
   const [tradeOff, ...curves] = svgs(html);
-  t.is(items(tradeOff!, 'points').length, 3);
-  t.deepEqual(texts(tradeOff!, 'labels').sort(), ['β=2', 'β=2', 'β=6']);
+  t.is(items(tradeOff!, 'points').length, 4);
+  t.deepEqual(texts(tradeOff!, 'labels').sort(), ['β=2', 'β=2', 'β=6', 'β=6']);
   t.is(items(tradeOff!, 'lines').length, 2);
-  t.is(curves.length, 3);
+  t.is(curves.length, 4);
+  t.true(html.includes(`<tr><td>${path.join('sweep', 'runs', 'cell-0')}</td><td>st</td><td>l2</td><td class="num">6</td>`));
+  t.false(html.includes('too-deep'));
   for (const [i, [reg, beta, clean, robust]] of grid.entries()) {
     t.true(html.includes(`<tr><td>run-${i}</td><td>st</td><td>${reg}</td><td class="num">${beta}</td>`), `row ${i}`);
     t.true(html.includes(`<td class="num">${pct(clean)}</td><td class="num">${pct(robust)}</td>`), `numbers ${i}`);

@@ -42,8 +42,8 @@ interface RunData {
   history: RunHistory;
 }
 
-function readRun(dir: string): RunData {
-  return { dir, name: path.basename(path.resolve(dir)), config: readConfigFile(dir), summary: readSummary(dir), history: readHistory(dir) };
+function readRun(dir: string, name = path.basename(path.resolve(dir))): RunData {
+  return { dir, name, config: readConfigFile(dir), summary: readSummary(dir), history: readHistory(dir) };
 }
 
 /** A field of the stored config, if it is there (older runs may lack it). */
@@ -178,8 +178,21 @@ async function runReport(dir: string): Promise<{ html: string; notices: string[]
   return { html: page(`Run ${run.name}`, describeRun(run.config.config), nav, body), notices: warn };
 }
 
-/** The runs of a folder (its subfolders with a config.json), in name order. */
-function runFolders(dir: string): string[] {
+const isRun = (p: string) => existsSync(path.join(p, 'config.json'));
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The runs of a folder, in name order: the folders with a config.json up to
+ * three levels down (`runs/<run>`, `<sweep>/<run>`, `runs/<sweep>/runs/<run>`);
+ * a run's own subfolders are not searched.
+ */
+function runFolders(dir: string, depth = 3): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -189,13 +202,8 @@ function runFolders(dir: string): string[] {
   return names
     .sort()
     .map((n) => path.join(dir, n))
-    .filter((p) => {
-      try {
-        return statSync(p).isDirectory() && existsSync(path.join(p, 'config.json'));
-      } catch {
-        return false;
-      }
-    });
+    .filter(isDir)
+    .flatMap((p) => (isRun(p) ? [p] : depth > 1 ? runFolders(p, depth - 1) : []));
 }
 
 /** "st / js": the trade-off plot's series of a run. */
@@ -209,7 +217,7 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
   const runs: RunData[] = [];
   for (const f of folders) {
     try {
-      runs.push(readRun(f));
+      runs.push(readRun(f, path.relative(dir, f)));
     } catch (e) {
       warn.push(`left out: ${(e as Error).message}`);
     }
@@ -275,7 +283,7 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
 /** The HTML of the report on `folder` (a run folder, or a folder of runs), not written. */
 export async function buildReport(folder: string): Promise<{ html: string; kind: 'run' | 'folder'; runs: number; notices: string[] }> {
   if (!existsSync(folder)) throw new ReportInputError(`${folder}: not found`);
-  if (existsSync(path.join(folder, 'config.json'))) {
+  if (isRun(folder)) {
     const r = await runReport(folder);
     return { ...r, kind: 'run', runs: 1 };
   }
