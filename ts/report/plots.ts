@@ -89,7 +89,7 @@ export function accuracySpec(history: RunHistory, bestEpoch: number | null): Top
         ],
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 /** The training loss and its parts (the paper's Fig. 8: CE on x_adv, x, x_col and the regulariser) per epoch. */
@@ -117,7 +117,7 @@ export function lossSpec(history: RunHistory): TopLevelSpec {
         encoding: { description: { field: 'desc' } },
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 /** The learning rate over training, per logged step. */
@@ -133,7 +133,7 @@ export function learningRateSpec(history: RunHistory): TopLevelSpec {
       x: { field: 'x', type: 'quantitative', title: 'epoch' },
       y: { field: 'lr', type: 'quantitative', title: 'learning rate', axis: { format: '~g' } },
     },
-  } as TopLevelSpec;
+  };
 }
 
 // ------------------------------------------------------------ trade-off (Fig. 6)
@@ -175,16 +175,16 @@ export function tradeOffSpec(points: readonly TradeOffPoint[], title = 'Clean vs
     height: 340,
     data: { values: rows },
     layer: [
-      { name: 'lines', mark: { type: 'line' }, encoding: { x, y, color, order: { field: 'beta', type: 'quantitative' } } },
+      { name: 'lines', mark: { type: 'line' as const }, encoding: { x, y, color, order: { field: 'beta', type: 'quantitative' } } },
       ...(withIntervals
         ? [
-            { name: 'cleanIntervals', mark: { type: 'rule' }, encoding: { x: { ...x, field: 'cleanLow' }, x2: { field: 'cleanHigh' }, y, color } },
-            { name: 'robustIntervals', mark: { type: 'rule' }, encoding: { x, y: { ...y, field: 'robustLow' }, y2: { field: 'robustHigh' }, color } },
+            { name: 'cleanIntervals', mark: { type: 'rule' as const }, encoding: { x: { ...x, field: 'cleanLow' }, x2: { field: 'cleanHigh' }, y, color } },
+            { name: 'robustIntervals', mark: { type: 'rule' as const }, encoding: { x, y: { ...y, field: 'robustLow' }, y2: { field: 'robustHigh' }, color } },
           ]
         : []),
       {
         name: 'points',
-        mark: { type: 'point', filled: true, size: 60 },
+        mark: { type: 'point' as const, filled: true, size: 60 },
         encoding: {
           x,
           y,
@@ -192,9 +192,9 @@ export function tradeOffSpec(points: readonly TradeOffPoint[], title = 'Clean vs
           description: { field: 'desc' },
         },
       },
-      { name: 'labels', mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 10 }, encoding: { x, y, text: { field: 'label' }, color } },
+      { name: 'labels', mark: { type: 'text' as const, align: 'left', dx: 6, dy: -6, fontSize: 10 }, encoding: { x, y, text: { field: 'label' }, color } },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 export function tradeOffSvg(points: readonly TradeOffPoint[], title?: string): Promise<string> {
@@ -250,7 +250,7 @@ export function intervalSpec(rows: readonly IntervalRow[], options: IntervalPlot
       { name: 'intervals', mark: { type: 'rule', color: '#08519c', strokeWidth: 1.5 }, encoding: { x: { ...x, field: 'low' }, x2: { field: 'high' } } },
       { name: 'labels', mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 }, encoding: { x: { field: 'high', type: 'quantitative' }, text: { field: 'mean', type: 'quantitative', format } } },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 export function intervalSvg(rows: readonly IntervalRow[], options: IntervalPlotOptions = {}): Promise<string> {
