@@ -229,6 +229,18 @@ test('a last line cut short (a killed run) is left out with a notice; a corrupt 
   t.is(svgs(html).length, 3 + 2);
 });
 
+test('an evaluation written before intervals were stored gets its Wilson interval computed', async (t) => {
+  const dir = path.join(tmp('old-eval'), 'r');
+  writeFixtureRun(dir, { evaluations: true });
+  const file = path.join(dir, 'eval-best.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof evaluationJson>;
+  const { interval95: _dropped, ...pgd } = doc.attacks[1]!;
+  writeFileSync(file, JSON.stringify({ ...doc, attacks: [doc.attacks[0], pgd, doc.attacks[2]] }));
+  const html = readFileSync((await writeReport(dir)).file, 'utf8');
+  // 121 of 200: Wilson 95% is 53.59–67.02%.
+  t.true(html.includes('<td>pgd20</td><td class="num">60.50%</td><td class="num">53.59–67.02%</td><td class="num">121 / 200</td>'));
+});
+
 test('a folder that is not a run and holds none is an error', async (t) => {
   const dir = tmp('empty');
   await t.throwsAsync(writeReport(dir), { message: /neither a run folder \(no config\.json\) nor a folder of runs/ });

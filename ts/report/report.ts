@@ -94,19 +94,21 @@ async function evaluationHtml({ name, evaluation: e }: EvaluationFile): Promise<
   const rows: string[] = [];
   const bars: IntervalRow[] = [];
   for (const a of e.attacks) {
+    const iv = a.interval95 ?? wilson(a.correct, a.samples);
     const settings = describeAttack(a.spec as AttackSpec, { run: (e.run ?? null) as EvalResult | null }) ?? a.spec.kind;
-    rows.push(`<tr><td>${esc(a.name)}</td><td class="num">${pct(a.accuracy)}</td><td class="num">${range(a.interval95)}</td><td class="num">${a.correct} / ${a.samples}</td><td>${esc(settings)}${a.resumed ? ' (resumed from a saved state)' : ''}</td></tr>`);
-    bars.push({ label: a.name, mean: a.accuracy, low: a.interval95[0], high: a.interval95[1] });
+    rows.push(`<tr><td>${esc(a.name)}</td><td class="num">${pct(a.accuracy)}</td><td class="num">${range(iv)}</td><td class="num">${a.correct} / ${a.samples}</td><td>${esc(settings)}${a.resumed ? ' (resumed from a saved state)' : ''}</td></tr>`);
+    bars.push({ label: a.name, mean: a.accuracy, low: iv[0], high: iv[1] });
     for (const st of a.stages ?? []) {
       // Stages store no interval: the Wilson interval over the attack's images, as the Markdown file has it.
-      const iv = wilson(st.correct, a.samples);
-      rows.push(`<tr class="stage"><td>after ${esc(st.name)}</td><td class="num">${pct(st.accuracy)}</td><td class="num">${range(iv)}</td><td class="num">${st.correct} / ${a.samples}</td><td>attacked ${st.attacked} images, ${st.seconds.toFixed(1)} s</td></tr>`);
-      bars.push({ label: `${a.name}: after ${st.name}`, mean: st.accuracy, low: iv[0], high: iv[1] });
+      const stageIv = wilson(st.correct, a.samples);
+      rows.push(`<tr class="stage"><td>after ${esc(st.name)}</td><td class="num">${pct(st.accuracy)}</td><td class="num">${range(stageIv)}</td><td class="num">${st.correct} / ${a.samples}</td><td>attacked ${st.attacked} images, ${st.seconds.toFixed(1)} s</td></tr>`);
+      bars.push({ label: `${a.name}: after ${st.name}`, mean: st.accuracy, low: stageIv[0], high: stageIv[1] });
     }
   }
   const w = e.worstCase;
-  rows.push(`<tr class="worst"><td>worst case</td><td class="num">${pct(w.accuracy)}</td><td class="num">${range(w.interval95)}</td><td class="num">${w.correct} / ${e.samples}</td><td>robust only if correct clean and under every attack above (${esc(w.over.join(', '))})</td></tr>`);
-  bars.push({ label: 'worst case', mean: w.accuracy, low: w.interval95[0], high: w.interval95[1] });
+  const wIv = w.interval95 ?? wilson(w.correct, e.samples);
+  rows.push(`<tr class="worst"><td>worst case</td><td class="num">${pct(w.accuracy)}</td><td class="num">${range(wIv)}</td><td class="num">${w.correct} / ${e.samples}</td><td>robust only if correct clean and under every attack above (${esc(w.over.join(', '))})</td></tr>`);
+  bars.push({ label: 'worst case', mean: w.accuracy, low: wIv[0], high: wIv[1] });
   const svg = await intervalSvg(bars, { title: `${name}: accuracy per attack` });
   const when = e.provenance?.time ? ` — ${e.provenance.time}` : '';
   return [

@@ -98,7 +98,8 @@ const attackSchema = z.looseObject({
   accuracy: z.number(),
   correct: z.number(),
   samples: z.number(),
-  interval95: interval,
+  // Files written before intervals were stored lack it: the report computes it (Wilson, as evaluate.ts does).
+  interval95: interval.optional(),
   stages: z.array(z.looseObject({ name: z.string(), attacked: z.number(), correct: z.number(), accuracy: z.number(), seconds: z.number() })).nullable().optional(),
   resumed: z.boolean().optional(),
 });
@@ -111,7 +112,7 @@ const evaluationSchema = z.looseObject({
   epoch: z.number().nullable().optional(),
   device: z.string().optional(),
   attacks: z.array(attackSchema),
-  worstCase: z.looseObject({ accuracy: z.number(), correct: z.number(), over: z.array(z.string()), interval95: interval }),
+  worstCase: z.looseObject({ accuracy: z.number(), correct: z.number(), over: z.array(z.string()), interval95: interval.optional() }),
   run: z.looseObject({ attack: z.string(), epoch: z.number() }).nullable().optional(),
   notices: z.array(z.string()).optional(),
   provenance: provenanceSchema.optional(),
