@@ -300,7 +300,7 @@ test("a folder's report: the runs side by side, the trade-off with one point per
     ['js', 6, 0.9, 0.5],
     ['l2', 2, 0.94, 0.42],
   ] as const;
-  grid.forEach(([reg, beta, clean, robust], i) => writeFixtureRun(path.join(root, `run-${i}`), { reg, beta, clean, robust, epochs: 3 }));
+  grid.forEach(([reg, beta, clean, robust], i) => writeFixtureRun(path.join(root, `run-${i}`), { reg, beta, clean, robust, epochs: 3, evaluations: i === 0 }));
   mkdirSync(path.join(root, 'broken'));
   writeFileSync(path.join(root, 'broken', 'config.json'), JSON.stringify({ config: {} }));
   mkdirSync(path.join(root, 'not-a-run'));
@@ -322,6 +322,8 @@ test("a folder's report: the runs side by side, the trade-off with one point per
   t.is(curves.length, 4);
   t.true(html.includes(`<tr><td>${path.join('sweep', 'runs', 'cell-0')}</td><td>st</td><td>l2</td><td class="num">6</td>`));
   t.false(html.includes('too-deep'));
+  // run-0's attack table in a few words.
+  t.true(html.includes('<td>pgd20 60.50%, aa 54.50%, worst case 54.00% (n 200)</td></tr>'));
   for (const [i, [reg, beta, clean, robust]] of grid.entries()) {
     t.true(html.includes(`<tr><td>run-${i}</td><td>st</td><td>${reg}</td><td class="num">${beta}</td>`), `row ${i}`);
     t.true(html.includes(`<td class="num">${pct(clean)}</td><td class="num">${pct(robust)}</td>`), `numbers ${i}`);

@@ -208,6 +208,14 @@ function runFolders(dir: string, depth = 3): string[] {
     .flatMap((p) => (isRun(p) ? [p] : depth > 1 ? runFolders(p, depth - 1) : []));
 }
 
+/** The latest attack table of a run's best checkpoint in a few words ("pgd20 60.50%, aa 54.50%, worst case 54.00% (n 200)"). */
+function evaluatedCell(dir: string): string {
+  const current = readEvaluations(dir).files.find((f) => f.name === 'eval-best.json')?.evaluation;
+  if (!current) return '';
+  const rows = current.attacks.filter((a) => a.name !== 'clean').map((a) => `${a.name} ${pct(a.accuracy)}`);
+  return `${[...rows, `worst case ${pct(current.worstCase.accuracy)}`].join(', ')} (n ${current.samples})`;
+}
+
 /** "st / js": the trade-off plot's series of a run. */
 function seriesOf(c: Record<string, unknown>): string {
   const reg = field(c, 'method.reg');
@@ -242,6 +250,7 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
       num(h ? pct(h.robustAcc) : '—'),
       h ? `${h.attack}, ${h.split}` : '',
       num(h ? String(h.samples) : '—'),
+      evaluatedCell(r.dir),
     ];
   });
   const points: TradeOffPoint[] = runs.flatMap((r) => {
@@ -266,7 +275,15 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
   );
   const body = [
     notices(warn),
-    section('runs', `Runs (${runs.length})`, table(['run', 'method', 'reg', 'β', 'model', 'dataset', 'seed', 'status', 'epochs', 'clean', 'robust', 'attack, split', 'n'], rows, 'clean and robust: the best checkpoint on the test split (else the selection split)')),
+    section(
+      'runs',
+      `Runs (${runs.length})`,
+      table(
+        ['run', 'method', 'reg', 'β', 'model', 'dataset', 'seed', 'status', 'epochs', 'clean', 'robust', 'attack, split', 'n', 'attack table (eval-best.json)'],
+        rows,
+        'clean and robust: the best checkpoint on the test split (else the selection split); the attack table: the latest `st-native eval` of the best checkpoint, with its n',
+      ),
+    ),
     section(
       'trade-off',
       'Clean vs robust accuracy',
