@@ -99,4 +99,7 @@ export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.j
 export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
 export { IsolatedRunError, isolatedThreads, runIsolated, type IsolatedRunErrorCode, type IsolatedRunOptions } from './experiment/isolated.js';
 export { NativeError } from './native.js';
+// Plots and HTML reports (ts/report): writeReport, and the plots a sweep or comparison draws.
+export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/index.js';
+export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/index.js';
 export type * from './native-types.js';

@@ -14,6 +14,7 @@ import { doctorProgram } from './commands/doctor.js';
 import { evalProgram } from './commands/eval.js';
 import { modelsProgram } from './commands/models.js';
 import { presetsProgram } from './commands/presets.js';
+import { reportProgram } from './commands/report.js';
 import { setupProgram } from './commands/setup.js';
 import { trainProgram } from './commands/train.js';
 
@@ -44,7 +45,7 @@ Examples:
     ctx.io.out(versionLine(nativeStatus().runtime?.libtorchVersion ?? null));
     throw new CommanderError(0, 'st-native.version', packageVersion());
   });
-  for (const make of [trainProgram, evalProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
+  for (const make of [trainProgram, evalProgram, reportProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
     program.addCommand(make(ctx));
   }
   configure(program, ctx, width);
