@@ -9,11 +9,15 @@ import { ConfigError, fromZodError } from './config/errors.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
+import type { PresetName } from './names.js';
 import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
 
 export interface TrainOptions {
-  /** Named preset to start from (default `mnist-st-quick`); see `presets`. */
-  preset?: string;
+  /**
+   * Named preset to start from (default `mnist-st-quick`); see `presets`.
+   * A name from elsewhere (a string) is narrowed with `isPresetName`.
+   */
+  preset?: PresetName;
   /** Overrides on the preset, applied in order; nested objects merge. */
   overrides?: ConfigOverrides | readonly ConfigOverrides[];
   /**
@@ -139,8 +143,12 @@ function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   throw new ConfigError(err.issues.map((i) => ({ path: i.path ? `options.${i.path}` : 'options', message: i.message })));
 }
 
-/** Checks `train`'s options; undefined means "all defaults". Throws ConfigError. */
-export function parseTrainOptions(options: unknown): TrainOptions {
+/**
+ * Checks `train`'s options; undefined means "all defaults". Throws
+ * ConfigError. The preset stays a string: resolveConfig names an unknown one
+ * with the closest preset.
+ */
+export function parseTrainOptions(options: unknown): Omit<TrainOptions, 'preset'> & { preset?: string } {
   return options === undefined ? {} : parseOptions(trainOptionsSchema, options);
 }
 

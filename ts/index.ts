@@ -19,6 +19,8 @@ import { loadNative } from './native.js';
 import type { CheckpointInfo, EvalResult, ModelInfo, RuntimeInfo } from './native-types.js';
 
 export type { TrainOptions } from './api-options.js';
+export type { Environment } from './environment.js';
+export { isAttackName, isPresetName, PRESET_NAMES, type AttackName, type PresetName } from './names.js';
 
 /**
  * Trains one model. Rejects with `ConfigError` (before any work) for an

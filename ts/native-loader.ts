@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findLibtorch, LibtorchError, preloadLibtorch, SETUP_COMMAND, type LibtorchFound } from './runtime/libtorch.js';
+import type { Environment } from './environment.js';
 
 const require = createRequire(import.meta.url);
 /** dist/ts/native-loader.js -> the package root. */
@@ -88,7 +89,7 @@ function locate(suffix: string): { dir: string; pkg: string } {
  */
 export const OPENMP_SPIN_ROUNDS = '20000';
 
-export function boundOpenMpSpinning(env: NodeJS.ProcessEnv = process.env): void {
+export function boundOpenMpSpinning(env: Environment = process.env): void {
   if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.GOMP_SPINCOUNT = OPENMP_SPIN_ROUNDS;
 }
 

@@ -17,6 +17,7 @@ import {
   type Evaluation,
   wilson,
 } from '../experiment/evaluate.js';
+import type { AttackName } from '../names.js';
 import type { EvalEvent, ModelName, NativeEvalConfig, Normalization } from '../native-types.js';
 import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
 import { EvalStore, EvalView } from './eval-view.js';
@@ -151,7 +152,9 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
   const int = (k: string, min: number, max: number) => (str(k) === undefined ? undefined : parseInteger(k, str(k)!, min, max));
   const options: AttackEvaluateOptions = {
     ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as 'best' | 'last' | 'interrupted' } : { file: target }),
-    attacks,
+    // Typed names for API callers; typed text from here: resolveAttack checks
+    // each and its error names it with the closest attack.
+    attacks: attacks as AttackName[],
     ...(str('model') !== undefined ? { model: str('model') as ModelName } : {}),
     ...(str('classes') !== undefined ? { numClasses: int('classes', 2, 100_000) } : {}),
     ...(str('dataset') !== undefined ? { dataset: str('dataset') } : {}),

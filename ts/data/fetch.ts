@@ -9,11 +9,12 @@ import { DatasetError } from './errors.js';
 import { datasetFolder, datasetStatus, fileStatus, resolveDataDir } from './folder.js';
 import { stderrProgress, type ProgressOutput } from './progress.js';
 import { OFFICIAL_SOURCES, type DatasetSource, type DatasetSources, type DownloadableName, type RemoteFile } from './sources.js';
+import type { Environment } from '../environment.js';
 
 export interface FetchOptions {
   /** The data folder (flag or config); null: $ST_NATIVE_DATA_DIR, else the XDG default. */
   dataDir?: string | null;
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
   /** Where each dataset's files come from (tests point this at a local server). */
   sources?: DatasetSources;
   /** Progress and notes; default: stderr. null: silent. */

@@ -33,6 +33,7 @@ import type {
 import { removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { provenance, type Provenance } from './provenance.js';
 import { didYouMean } from '../suggest.js';
+import { AUTOATTACK_ATTACK, NUMBERED_ATTACK, type AttackName } from '../names.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -140,11 +141,13 @@ export const RUN_ATTACKS = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw'] as 
 
 /**
  * An attack by name, or spelled out. Names: `clean`; `run` (the run's own
- * per-epoch evaluation); `fgsm`; `pgdN` (N steps, e.g. pgd20, pgd100);
- * `cw` (= cw100) or `cwN`; `xR` after pgd/cw for R restarts (pgd20x5);
- * `-l2` after fgsm/pgd for the L2 threat model (pgd20-l2).
+ * per-epoch evaluation); `fgsm`; `pgdN` or `pgd-N` (N steps, e.g. pgd20,
+ * pgd-100); `cw` (= cw100) or `cwN`/`cw-N`; `xR` after pgd/cw for R
+ * restarts (pgd20x5); `-l2` after fgsm/pgd for the L2 threat model
+ * (pgd20-l2); AutoAttack: aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t,
+ * square. Results carry the name as given.
  */
-export type AttackInput = string | AttackSpec;
+export type AttackInput = AttackName | AttackSpec;
 
 export interface AttackEvaluateOptions {
   /** A run folder of st-native; evaluates its `checkpoint` (default best). */
@@ -225,9 +228,8 @@ interface AttackDefaults {
   keep: Keep;
 }
 
-const ATTACK_NAME = /^(?:(fgsm)|pgd(\d+)|cw(\d+)?)(?:x(\d+))?(-l2)?$/;
-/** AutoAttack and its components: `aa`, `aa-rand`, `apgd-ce`, `apgd-t`, `apgd-dlr`, `fab-t`, `square`, each with `-l2`. */
-const AUTOATTACK_NAME = /^(aa|aa-rand|apgd-ce|apgd-dlr|apgd-t|fab-t|square)(-l2)?$/;
+const ATTACK_NAME = NUMBERED_ATTACK;
+const AUTOATTACK_NAME = AUTOATTACK_ATTACK;
 
 /** AutoAttack's settings for its components: 100 iterations, 1 restart, 9 targets, 5000 queries. */
 function autoAttackSpec(kind: string, name: string, norm: Norm, epsilon: number, numClasses: number): AttackSpec {
@@ -257,7 +259,7 @@ function attackError(at: string, message: string): ConfigError {
 /** The named attacks, for "did you mean". */
 const ATTACK_NAMES = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw', 'aa', 'aa-rand', 'apgd-ce', 'apgd-t', 'apgd-dlr', 'fab-t', 'square'];
 
-/** `pgd-20` and `PGD20` mean pgd20; `pgd20l2` means pgd20-l2; else the closest name. */
+/** `PGD20` and `pgd_20` mean pgd20; `pgd20l2` means pgd20-l2; else the closest name. */
 function attackSuggestion(name: string): string {
   const lower = name.toLowerCase();
   const l2 = /-?l2$/.test(lower) ? '-l2' : '';
@@ -279,7 +281,7 @@ export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attac
   if (!m) {
     throw attackError(
       at,
-      `unknown attack "${input}"${attackSuggestion(name)}; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
+      `unknown attack "${input}"${attackSuggestion(name)}; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20 or pgd-20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
     );
   }
   const [, fgsm, pgdSteps, cwSteps, restartsText, l2] = m;
@@ -300,6 +302,11 @@ export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attac
   if (l2) throw attackError(at, `"${input}": CW-inf is an L-inf attack (use pgdN-l2 for L2)`);
   return { kind: 'cw', name, epsilon, stepSize, steps, restarts, randomStart: true, keep: d.keep };
 }
+
+/** `pgd-20` is `pgd20` (the dash is an alias): the key duplicates are found by. */
+const sameAttack = (name: string) => name.replace(/^(pgd|cw)-(?=\d)/, '$1');
+
+const AUTOATTACK_KINDS: ReadonlySet<AttackSpec['kind']> = new Set(['autoAttack', 'apgdCe', 'apgdDlr', 'apgdT', 'fabT', 'square']);
 
 const isDigits = (dataset: string) => dataset.startsWith('mnist');
 
@@ -405,12 +412,17 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     keep: options.finalIterate ? 'last' : 'best',
   };
   const attacks = options.attacks.map((a, i) => resolveAttack(a, defaults, `attacks[${i}]`, numClasses));
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   attacks.forEach((a, i) => {
-    if (seen.has(a.name)) throw attackError(`attacks[${i}]`, `"${a.name}" is listed twice`);
-    seen.add(a.name);
+    const first = seen.get(sameAttack(a.name));
+    if (first !== undefined) throw attackError(`attacks[${i}]`, `"${a.name}" is listed twice${first === a.name ? '' : ` (as "${first}" before it)`}`);
+    seen.set(sameAttack(a.name), a.name);
     if (a.kind === 'run' && run === null) throw attackError(`attacks[${i}]`, "run (the run's own evaluation) needs a run folder");
   });
+  // AutoAttack reports robust accuracy alone, which is read against the
+  // clean accuracy: a table of AutoAttacks only gets the clean row first
+  // (one forward pass), as AutoAttack's own report has it.
+  if (attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !seen.has('clean')) attacks.unshift({ kind: 'clean', name: 'clean' });
   const data = await prepareDataset(dataset, dataRequest);
   const available = data.test.labels.length;
   const requestedN = options.n ?? defaultN;

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, FLAVORS, LIBTORCH_VERSION, libtorchInstallDir, readMarker, tildify } from './cache.js';
+import type { Environment } from '../environment.js';
 
 /** What each place searched held: accepted when `reason` is null. */
 export interface LibtorchCandidate {
@@ -65,7 +66,7 @@ export const CUDA_LIBRARIES = ['libc10_cuda.so', 'libtorch_cuda.so'] as const;
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface FindOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
   /** Where to look for `.venv` (default: this package's root). */
   packageRoot?: string;
   /** The st-native cache folder (default: cacheDir(env)). */
@@ -122,7 +123,7 @@ const PYTHON_PROBE = [
   "print(json.dumps({'executable': sys.executable, 'torch': loc[0] if loc else None}))",
 ].join('\n');
 
-function probePython(python: string, source: string, timeoutMs: number, env: NodeJS.ProcessEnv): Inspected {
+function probePython(python: string, source: string, timeoutMs: number, env: Environment): Inspected {
   try {
     const out = execFileSync(python, ['-c', PYTHON_PROBE], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env });
     const { executable, torch } = JSON.parse(out.trim().split('\n').pop()!) as { executable: string; torch: string | null };
