@@ -215,8 +215,25 @@ export function fixLines(cache: string = cacheDir()): string {
   ].join('\n');
 }
 
+/**
+ * ST_NATIVE_LIBTORCH set to a folder that holds no usable libtorch: the
+ * search passes over it, so every command says so in these words (doctor,
+ * the loader's warning, the not-found error). Null when unset or usable.
+ */
+export function ignoredLibtorchVariable(tried: readonly LibtorchCandidate[]): { problem: string; fix: string } | null {
+  const c = tried.find((x) => x.source === 'ST_NATIVE_LIBTORCH' && x.path !== null && x.reason !== null);
+  if (!c) return null;
+  return { problem: `ST_NATIVE_LIBTORCH=${c.path} is ignored: ${c.reason}`, fix: `point ST_NATIVE_LIBTORCH at a libtorch ${LIBTORCH_VERSION} folder, or unset it` };
+}
+
 function notFoundMessage(tried: LibtorchCandidate[], cache: string): string {
-  return [`libtorch ${LIBTORCH_VERSION} not found. Looked at:`, ...tried.map(describe), fixLines(cache)].join('\n');
+  const ignored = ignoredLibtorchVariable(tried);
+  return [
+    ...(ignored ? [`${ignored.problem} (${ignored.fix}).`] : []),
+    `libtorch ${LIBTORCH_VERSION} not found. Looked at:`,
+    ...tried.map(describe),
+    fixLines(cache),
+  ].join('\n');
 }
 
 /** An NVIDIA kernel driver is loaded (the files exist without any CUDA library installed). */
