@@ -5,7 +5,8 @@
  * option rather than with a TypeError deep inside a run.
  */
 import { z } from 'zod';
-import { ConfigError, fromZodError } from './config/errors.js';
+import { fromZodError } from './config/errors.js';
+import { OptionsError } from './options-error.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
@@ -140,7 +141,7 @@ function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   const parsed = schema.safeParse(options);
   if (parsed.success) return parsed.data;
   const err = fromZodError(parsed.error, options);
-  throw new ConfigError(err.issues.map((i) => ({ path: i.path ? `options.${i.path}` : 'options', message: i.message })));
+  throw new OptionsError(err.issues.map((i) => ({ path: i.path ? `options.${i.path}` : 'options', message: i.message })));
 }
 
 /**

@@ -100,4 +100,6 @@ export {
 export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.js';
 export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
 export { NativeError } from './native.js';
+export { NotARunFolderError } from './experiment/run-dir.js';
+export { OptionsError } from './options-error.js';
 export type * from './native-types.js';

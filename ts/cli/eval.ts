@@ -23,6 +23,7 @@ import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
 import { EvalStore, EvalView } from './eval-view.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
+import { NotARunFolderError } from '../experiment/run-dir.js';
 
 export interface EvalIo {
   out: (s: string) => void;
@@ -112,10 +113,11 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
     throw new UsageError(`${target}: no such run folder or checkpoint file`);
   }
   if (isDir && !existsSync(path.join(target, 'config.json'))) {
-    throw new UsageError(
+    throw new NotARunFolderError(
+      target,
       /\.(safetensors|pt|pth|bin)$/i.test(target)
-        ? `${target}: is a folder, not a checkpoint file (and not a run folder: it has no config.json)`
-        : `${target}: a folder without config.json, so not a run folder of st-native; give a run folder or a checkpoint file`,
+        ? 'it is a folder, not a checkpoint file, and it has no config.json'
+        : 'it has no config.json; give a run folder or a checkpoint file',
     );
   }
   const str = (k: string) => values[k] as string | undefined;
