@@ -53,6 +53,8 @@ test('option mistakes read "invalid options:", and remain ConfigErrors for API c
   const cases: [string[], RegExp][] = [
     [['eval', stateDict, '--attacks', 'clean'], /^invalid options:\n {2}model: .*does not say which model it holds/],
     [['eval', stateDict, '--model', 'small_cnn', '--attacks', 'bim'], /^invalid options:\n {2}attacks\[0\]: unknown attack "bim"/],
+    [['eval', stateDict, '--eps', 'lots'], /^invalid options:\n {2}--eps: expected a number \(e\.g\. 0\.031 or 8\/255\), got "lots"$/m],
+    [['eval', stateDict, '--checkpoint', 'last'], /^invalid options:\n {2}--checkpoint picks a checkpoint of a run folder/],
     [['eval', stateDict, '--model', 'small_cnn', '--classes', '10', '--attacks', 'clean,pgd-20,pgd20'], /^invalid options:\n {2}attacks\[2\]: "pgd20" is listed twice \(as "pgd-20" before it\)/],
   ];
   for (const [args, message] of cases) {

@@ -24,6 +24,7 @@ import { EvalStore, EvalView } from './eval-view.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
 import { NotARunFolderError } from '../experiment/run-dir.js';
+import { OptionsError } from '../options-error.js';
 
 export interface EvalIo {
   out: (s: string) => void;
@@ -210,8 +211,18 @@ export function tableText(e: Evaluation): string {
   return lines.join('\n');
 }
 
+/** evalArguments, with a bad option's value reported as the API's are: "invalid options:" (exit 2). */
+function evalOptionsOf(values: EvalValues, positionals: string[]): AttackEvaluateOptions {
+  try {
+    return evalArguments(values, positionals);
+  } catch (e) {
+    if (e instanceof UsageError && e.message.startsWith('--')) throw new OptionsError([{ path: '', message: e.message }]);
+    throw e;
+  }
+}
+
 export async function evalCommand(values: EvalValues, positionals: string[], io: EvalIo): Promise<number> {
-  const options = evalArguments(values, positionals);
+  const options = evalOptionsOf(values, positionals);
   const controller = new AbortController();
   // Ctrl-C (or SIGTERM) stops between batches and writes nothing; a second one quits at once.
   let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;
