@@ -120,5 +120,5 @@ test('misspelt commands, options, presets and fields get a "did you mean"', (t) 
 test('eval of a folder that is not a run says so', (t) => {
   const r = cli('eval', root);
   t.is(r.status, 2);
-  t.regex(r.stderr, /a folder without config\.json, so not a run folder of st-native/);
+  t.regex(r.stderr, /is not a run folder of st-native: it has no config\.json; give a run folder or a checkpoint file/);
 });

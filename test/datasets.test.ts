@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -22,6 +22,7 @@ import {
   datasetInfo,
   datasetStatus,
   DatasetError,
+  fetchDataset,
   loadDataset,
   OFFICIAL_SOURCES,
   prepareDataset,
@@ -561,6 +562,47 @@ test('st-native data list and data fetch: states, line progress without a TTY, J
   } finally {
     await server.close();
   }
+});
+
+test('data fetch: ST_NATIVE_OFFLINE stops it before any request, naming the variable; a failed fetch leaves no empty folder behind', async (t) => {
+  const body = svhnFixture();
+  const server = await serve({ 'train_32x32.mat': { body }, 'test_32x32.mat': { body } });
+  try {
+    const sources = sourcesFor({
+      svhn: [
+        { name: 'train_32x32.mat', body, url: server.url('train_32x32.mat') },
+        { name: 'test_32x32.mat', body, url: server.url('test_32x32.mat') },
+      ],
+    });
+    const root = path.join(tmp(), 'not-yet');
+    const err: string[] = [];
+    const io = { out: () => undefined, err: (s: string) => err.push(s), tty: false };
+    t.is(await dataCommand(['fetch', 'svhn', '--data-dir', root], io, { sources, env: { ST_NATIVE_OFFLINE: '1' } }), 1);
+    t.regex(err.join('\n'), /svhn: not in .*, and downloading it failed \(downloads are off: ST_NATIVE_OFFLINE is set\)/);
+    t.is(server.requests.length, 0);
+    t.false(existsSync(root), 'nothing created offline');
+    // Through the API as well; 0 means online.
+    await t.throwsAsync(fetchDataset('svhn', { dataDir: root, sources, ...quiet, env: { ST_NATIVE_OFFLINE: 'yes' } }), { message: /ST_NATIVE_OFFLINE is set/ });
+    t.is(server.requests.length, 0);
+    const fetched = await fetchDataset('svhn', { dataDir: root, sources, ...quiet, env: { ST_NATIVE_OFFLINE: '0' } });
+    t.deepEqual(fetched.files.map((f) => f.downloaded), [true, true]);
+    // Offline with everything there: nothing to download, so no error.
+    const again = await fetchDataset('svhn', { dataDir: root, sources, ...quiet, env: { ST_NATIVE_OFFLINE: '1' } });
+    t.deepEqual(again.files.map((f) => f.downloaded), [false, false]);
+  } finally {
+    await server.close();
+  }
+  // A server that refuses: the dataset folder (and the data folder) made for it are removed again.
+  const port = await closedPort();
+  const refused = sourcesFor({ svhn: [{ name: 'train_32x32.mat', body, url: `http://127.0.0.1:${port}/train_32x32.mat` }, { name: 'test_32x32.mat', body, url: `http://127.0.0.1:${port}/test_32x32.mat` }] });
+  const parent = tmp();
+  const root = path.join(parent, 'data');
+  await t.throwsAsync(fetchDataset('svhn', { dataDir: root, sources: refused, ...quiet, env: {}, tuning: { retries: 0 } }), { instanceOf: DatasetError, message: /ECONNREFUSED/ });
+  t.deepEqual(readdirSync(parent), [], 'no empty data or dataset folder left');
+  // A folder that was there stays, even empty.
+  mkdirSync(path.join(root, 'svhn'), { recursive: true });
+  await t.throwsAsync(fetchDataset('svhn', { dataDir: root, sources: refused, ...quiet, env: {}, tuning: { retries: 0 } }), { instanceOf: DatasetError });
+  t.true(existsSync(path.join(root, 'svhn')));
 });
 
 test('st-native data: usage errors and dispatch from main', async (t) => {

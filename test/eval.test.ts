@@ -187,9 +187,12 @@ test.serial('models trained elsewhere: a DataParallel state dict loads; a torch.
 
 test.serial('bad attack lists and options are usage errors that say what is wrong', (t) => {
   const cases: [string[], RegExp][] = [
-    [['--attacks', 'pgd20,pgd20'], /attacks\[1\]: "pgd20" is listed twice/],
+    [['--attacks', 'pgd20,pgd20'], /invalid options:\n {2}attacks\[1\]: "pgd20" is listed twice$/m],
+    // pgd-20 is pgd20 spelt with a dash: the same attack twice.
+    [['--attacks', 'pgd20,pgd-20'], /attacks\[1\]: "pgd-20" is listed twice \(as "pgd20" before it\)/],
+    [['--attacks', 'cw-20,cw20'], /attacks\[1\]: "cw20" is listed twice \(as "cw-20" before it\)/],
     [['--attacks', 'bim'], /unknown attack "bim"/],
-    [['--attacks', 'pgd-20'], /unknown attack "pgd-20" \(did you mean "pgd20"\?\)/],
+    [['--attacks', 'PGD20'], /unknown attack "PGD20" \(did you mean "pgd20"\?\)/],
     [['--attacks', 'apgdce'], /unknown attack "apgdce" \(did you mean "apgd-ce"\?\)/],
     [['--attacks', 'fgsmx3'], /FGSM has no random start/],
     [['--attacks', 'cw-l2'], /unknown attack|CW-inf is an L-inf attack/],
@@ -211,11 +214,31 @@ test.serial('bad attack lists and options are usage errors that say what is wron
   mkdirSync(folder, { recursive: true });
   const dir = cli('eval', folder, '--model', 'small_cnn');
   t.is(dir.status, 2);
-  t.regex(dir.stderr, /x\.safetensors: is a folder, not a checkpoint file/);
+  t.regex(dir.stderr, /x\.safetensors is not a run folder of st-native: it is a folder, not a checkpoint file/);
   t.notRegex(dir.stderr, /--model/);
   const run = cli('eval', checkpoint, '--attacks', 'run');
   t.is(run.status, 2);
   t.regex(run.stderr, /run \(the run's own evaluation\) needs a run folder/);
+});
+
+test.serial('pgd-20 is pgd20 under the name given; a table of AutoAttacks alone starts with the clean row', (t) => {
+  const dashed = json(cli('eval', runDir, '--attacks', 'pgd-20', '--n', '20', '--json', '--no-write'));
+  const plain = json(cli('eval', runDir, '--attacks', 'pgd20', '--n', '20', '--json', '--no-write'));
+  t.deepEqual(dashed.attacks.map((a) => a.name), ['pgd-20']);
+  t.deepEqual(dashed.worstCase.over, ['clean', 'pgd-20']);
+  t.like(dashed.attacks[0]!.spec, { kind: 'pgd', steps: 20 });
+  t.is(dashed.attacks[0]!.correct, plain.attacks[0]!.correct);
+  const table = cli('eval', runDir, '--attacks', 'pgd-20', '--n', '20', '--no-write');
+  t.regex(table.stdout, /^pgd-20 +[\d.]+%/m);
+  t.notRegex(table.stdout + table.stderr, /pgd20\b/);
+
+  const aa = json(cli('eval', runDir, '--attacks', 'apgd-ce', '--n', '8', '--batch', '8', '--json', '--no-write'));
+  t.deepEqual(aa.attacks.map((a) => a.name), ['clean', 'apgd-ce']);
+  t.true(aa.attacks[1]!.correct <= aa.attacks[0]!.correct);
+  const text = cli('eval', runDir, '--attacks', 'apgd-ce', '--n', '8', '--batch', '8', '--no-write');
+  t.regex(text.stdout, /^clean +[\d.]+%[\s\S]*^apgd-ce +[\d.]+%/m);
+  // Listed with another attack, no row is added.
+  t.deepEqual(json(cli('eval', runDir, '--attacks', 'fgsm,apgd-ce', '--n', '8', '--batch', '8', '--json', '--no-write')).attacks.map((a) => a.name), ['fgsm', 'apgd-ce']);
 });
 
 test.serial('--n beyond the split evaluates every image and says so, in the output and the JSON', (t) => {

@@ -5,15 +5,20 @@
  * option rather than with a TypeError deep inside a run.
  */
 import { z } from 'zod';
-import { ConfigError, fromZodError } from './config/errors.js';
+import { fromZodError } from './config/errors.js';
+import { OptionsError } from './options-error.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
+import type { PresetName } from './names.js';
 import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
 
 export interface TrainOptions {
-  /** Named preset to start from (default `mnist-st-quick`); see `presets`. */
-  preset?: string;
+  /**
+   * Named preset to start from (default `mnist-st-quick`); see `presets`.
+   * A name from elsewhere (a string) is narrowed with `isPresetName`.
+   */
+  preset?: PresetName;
   /** Overrides on the preset, applied in order; nested objects merge. */
   overrides?: ConfigOverrides | readonly ConfigOverrides[];
   /**
@@ -147,11 +152,15 @@ function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   const parsed = schema.safeParse(options);
   if (parsed.success) return parsed.data;
   const err = fromZodError(parsed.error, options);
-  throw new ConfigError(err.issues.map((i) => ({ path: i.path ? `options.${i.path}` : 'options', message: i.message })));
+  throw new OptionsError(err.issues.map((i) => ({ path: i.path ? `options.${i.path}` : 'options', message: i.message })));
 }
 
-/** Checks `train`'s options; undefined means "all defaults". Throws ConfigError. */
-export function parseTrainOptions(options: unknown): TrainOptions {
+/**
+ * Checks `train`'s options; undefined means "all defaults". Throws
+ * ConfigError. The preset stays a string: resolveConfig names an unknown one
+ * with the closest preset.
+ */
+export function parseTrainOptions(options: unknown): Omit<TrainOptions, 'preset'> & { preset?: string } {
   return options === undefined ? {} : parseOptions(trainOptionsSchema, options);
 }
 

@@ -19,6 +19,8 @@ import { loadNative } from './native.js';
 import type { CheckpointInfo, EvalResult, ModelInfo, RuntimeInfo } from './native-types.js';
 
 export type { TrainOptions } from './api-options.js';
+export type { Environment } from './environment.js';
+export { isAttackName, isPresetName, PRESET_NAMES, type AttackName, type PresetName } from './names.js';
 
 /**
  * Trains one model. Rejects with `ConfigError` (before any work) for an
@@ -102,4 +104,6 @@ export { NativeError } from './native.js';
 // Plots and HTML reports (ts/report): writeReport, and the plots a sweep or comparison draws.
 export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/index.js';
 export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/index.js';
+export { NotARunFolderError } from './experiment/run-dir.js';
+export { OptionsError } from './options-error.js';
 export type * from './native-types.js';

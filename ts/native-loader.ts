@@ -22,7 +22,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findLibtorch, LibtorchError, preloadLibtorch, SETUP_COMMAND, type LibtorchFound } from './runtime/libtorch.js';
+import { findLibtorch, ignoredLibtorchVariable, LibtorchError, preloadLibtorch, SETUP_COMMAND, type LibtorchFound } from './runtime/libtorch.js';
+import type { Environment } from './environment.js';
 
 const require = createRequire(import.meta.url);
 /** dist/ts/native-loader.js -> the package root. */
@@ -88,8 +89,15 @@ export function locate(suffix: string): { dir: string; pkg: string } {
  */
 export const OPENMP_SPIN_ROUNDS = '20000';
 
-export function boundOpenMpSpinning(env: NodeJS.ProcessEnv = process.env): void {
+export function boundOpenMpSpinning(env: Environment = process.env): void {
   if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.GOMP_SPINCOUNT = OPENMP_SPIN_ROUNDS;
+}
+
+let warnIgnoredVariable = true;
+
+/** `doctor` lists an ignored ST_NATIVE_LIBTORCH among its problems: the loader need not warn as well. */
+export function leaveLibtorchVariableToCaller(): void {
+  warnIgnoredVariable = false;
 }
 
 export function loadAddon<T>(): Loaded<T> {
@@ -101,6 +109,9 @@ export function loadAddon<T>(): Loaded<T> {
   const where = locate(suffix);
   const found = findLibtorch();
   if (!found.ok) throw new NativeError('ERR_LIBTORCH', found.error.message);
+  // A set variable passed over for another libtorch: said once, in doctor's words.
+  const ignored = ignoredLibtorchVariable(found.tried);
+  if (ignored && warnIgnoredVariable) process.emitWarning(`${ignored.problem}; using libtorch ${found.version} from ${found.source} (${found.libDir}) instead; ${ignored.fix}`, { type: 'StNativeWarning', code: 'ST_NATIVE_LIBTORCH_IGNORED' });
   const shimPath = path.join(where.dir, `st-native-preload.${suffix}.node`);
   if (!existsSync(shimPath)) throw new NativeError('ERR_NATIVE_MISSING', `${shimPath} is missing: the ${where.pkg} install is incomplete; reinstall it`);
   const shim = require(shimPath) as { dlopenGlobal(file: string): void };

@@ -12,10 +12,12 @@ import { datasets } from '../data/index.js';
 import { datasetStatus } from '../data/folder.js';
 import { OFFICIAL_SOURCES } from '../data/sources.js';
 import { nativeStatus, type NativeStatus } from '../native.js';
+import { leaveLibtorchVariableToCaller } from '../native-loader.js';
 import { cacheDir, dataDir, FLAVORS, LIBTORCH_VERSION, libtorchInstallDir, tildify, type Flavor } from '../runtime/cache.js';
 import {
   candidateLabel,
   findLibtorch,
+  ignoredLibtorchVariable,
   nvidiaDriverPresent,
   SETUP_COMMAND,
   type FindOptions,
@@ -126,14 +128,9 @@ export function diagnose(
       });
     }
   }
-  const envLibtorch = search.tried.find((c) => c.source === 'ST_NATIVE_LIBTORCH' && c.path !== null && c.reason !== null);
-  if (envLibtorch) {
-    problems.push({
-      severity: found ? 'warning' : 'error',
-      problem: `ST_NATIVE_LIBTORCH=${envLibtorch.path} is ignored: ${envLibtorch.reason}`,
-      fix: `point ST_NATIVE_LIBTORCH at a libtorch ${LIBTORCH_VERSION} folder, or unset it`,
-    });
-  }
+  // The same words as the loader's warning for train, eval and the API.
+  const ignored = ignoredLibtorchVariable(search.tried);
+  if (ignored) problems.push({ severity: found ? 'warning' : 'error', ...ignored });
   const cudaOn = status.runtime?.cudaAvailable ?? status.cuda;
   if (driver && found && !cudaOn) {
     problems.push({
@@ -224,6 +221,7 @@ export function formatReport(r: DoctorReport): string[] {
 }
 
 export async function doctorCommand(values: { json?: boolean }, io: Io): Promise<number> {
+  leaveLibtorchVariableToCaller();
   const report = diagnose();
   if (values.json) io.out(JSON.stringify(report));
   else for (const line of formatReport(report)) io.out(line);

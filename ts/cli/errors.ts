@@ -1,6 +1,8 @@
 /** Maps failures to exit codes and one clear message on stderr. */
 import { ConfigError } from '../config/errors.js';
 import { DatasetError } from '../data/errors.js';
+import { NotARunFolderError } from '../experiment/run-dir.js';
+import { OptionsError } from '../options-error.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -14,6 +16,14 @@ export class UsageError extends Error {
 export const EXIT = { ok: 0, failed: 1, usage: 2, hangup: 129, interrupted: 130, pipeClosed: 141, terminated: 143 } as const;
 
 export function report(e: unknown, write: (s: string) => void): number {
+  if (e instanceof NotARunFolderError) {
+    write(e.message);
+    return EXIT.usage;
+  }
+  if (e instanceof OptionsError) {
+    write(`invalid options:\n${e.issues.map((i) => `  ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`);
+    return EXIT.usage;
+  }
   if (e instanceof ConfigError) {
     write(`invalid config:\n${e.issues.map((i) => `  ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`);
     return EXIT.usage;

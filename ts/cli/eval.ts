@@ -17,11 +17,14 @@ import {
   type Evaluation,
   wilson,
 } from '../experiment/evaluate.js';
+import type { AttackName } from '../names.js';
 import type { EvalEvent, ModelName, NativeEvalConfig, Normalization } from '../native-types.js';
 import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
 import { EvalStore, EvalView } from './eval-view.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
+import { NotARunFolderError } from '../experiment/run-dir.js';
+import { OptionsError } from '../options-error.js';
 
 export interface EvalIo {
   out: (s: string) => void;
@@ -111,10 +114,11 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
     throw new UsageError(`${target}: no such run folder or checkpoint file`);
   }
   if (isDir && !existsSync(path.join(target, 'config.json'))) {
-    throw new UsageError(
+    throw new NotARunFolderError(
+      target,
       /\.(safetensors|pt|pth|bin)$/i.test(target)
-        ? `${target}: is a folder, not a checkpoint file (and not a run folder: it has no config.json)`
-        : `${target}: a folder without config.json, so not a run folder of st-native; give a run folder or a checkpoint file`,
+        ? 'it is a folder, not a checkpoint file, and it has no config.json'
+        : 'it has no config.json; give a run folder or a checkpoint file',
     );
   }
   const str = (k: string) => values[k] as string | undefined;
@@ -151,7 +155,9 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
   const int = (k: string, min: number, max: number) => (str(k) === undefined ? undefined : parseInteger(k, str(k)!, min, max));
   const options: AttackEvaluateOptions = {
     ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as 'best' | 'last' | 'interrupted' } : { file: target }),
-    attacks,
+    // Typed names for API callers; typed text from here: resolveAttack checks
+    // each and its error names it with the closest attack.
+    attacks: attacks as AttackName[],
     ...(str('model') !== undefined ? { model: str('model') as ModelName } : {}),
     ...(str('classes') !== undefined ? { numClasses: int('classes', 2, 100_000) } : {}),
     ...(str('dataset') !== undefined ? { dataset: str('dataset') } : {}),
@@ -205,8 +211,18 @@ export function tableText(e: Evaluation): string {
   return lines.join('\n');
 }
 
+/** evalArguments, with a bad option's value reported as the API's are: "invalid options:" (exit 2). */
+function evalOptionsOf(values: EvalValues, positionals: string[]): AttackEvaluateOptions {
+  try {
+    return evalArguments(values, positionals);
+  } catch (e) {
+    if (e instanceof UsageError && e.message.startsWith('--')) throw new OptionsError([{ path: '', message: e.message }]);
+    throw e;
+  }
+}
+
 export async function evalCommand(values: EvalValues, positionals: string[], io: EvalIo): Promise<number> {
-  const options = evalArguments(values, positionals);
+  const options = evalOptionsOf(values, positionals);
   const controller = new AbortController();
   // Ctrl-C (or SIGTERM) stops between batches and writes nothing; a second one quits at once.
   let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;

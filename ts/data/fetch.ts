@@ -2,6 +2,7 @@
  * Fetching a dataset into the data folder, and the message for when that
  * cannot be done (offline): which files, from where, into which folder.
  */
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { tildify } from '../runtime/cache.js';
 import { DownloadError, downloadFile, type DownloadTuning } from './download.js';
@@ -9,11 +10,12 @@ import { DatasetError } from './errors.js';
 import { datasetFolder, datasetStatus, fileStatus, resolveDataDir } from './folder.js';
 import { stderrProgress, type ProgressOutput } from './progress.js';
 import { OFFICIAL_SOURCES, type DatasetSource, type DatasetSources, type DownloadableName, type RemoteFile } from './sources.js';
+import type { Environment } from '../environment.js';
 
 export interface FetchOptions {
   /** The data folder (flag or config); null: $ST_NATIVE_DATA_DIR, else the XDG default. */
   dataDir?: string | null;
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
   /** Where each dataset's files come from (tests point this at a local server). */
   sources?: DatasetSources;
   /** Progress and notes; default: stderr. null: silent. */
@@ -72,6 +74,37 @@ export async function fetchDataset(name: DownloadableName, options: FetchOptions
   const source = (options.sources ?? OFFICIAL_SOURCES)[name];
   const root = resolveDataDir(options.dataDir, options.env);
   const folder = datasetFolder(root, source);
+  const offline = offlineReason(options.env);
+  if (offline !== null) {
+    // Nothing to download is fine offline (the files are checked); anything else stops before a request.
+    const absent = datasetStatus(source, root, false).files.filter((f) => f.state !== 'verified' && f.state !== 'unverified');
+    if (absent.length > 0) throw missingError(source, folder, source.files.filter((f) => absent.some((a) => a.name === f.name)), offline);
+  }
+  // Folders this fetch makes are removed again if it fails and leaves them empty.
+  const made = [root, folder].filter((dir) => !existsSync(dir));
+  try {
+    return await fetchInto(name, source, root, folder, options);
+  } catch (e) {
+    for (const dir of made.reverse()) removeIfEmpty(dir);
+    throw e;
+  }
+}
+
+/** `ST_NATIVE_OFFLINE` set (to anything but 0 or nothing): why downloads are off, else null. */
+export function offlineReason(env: Environment = process.env): string | null {
+  const value = env.ST_NATIVE_OFFLINE;
+  return value && value !== '0' ? 'downloads are off: ST_NATIVE_OFFLINE is set' : null;
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    /* gone already, or not ours to judge: leave it */
+  }
+}
+
+async function fetchInto(name: DownloadableName, source: DatasetSource, root: string, folder: string, options: FetchOptions): Promise<FetchResult> {
   const progress = options.progress === undefined ? stderrProgress(options.env) : options.progress;
   const files: FetchedFile[] = [];
   for (const remote of source.files) {
@@ -82,6 +115,8 @@ export async function fetchDataset(name: DownloadableName, options: FetchOptions
       files.push({ name: remote.name, path: status.path, bytes: status.bytes ?? remote.bytes, md5: remote.md5, downloaded: false, seconds: 0 });
       continue;
     }
+    const offline = offlineReason(options.env);
+    if (offline !== null) throw missingError(source, folder, [remote], offline);
     if (status.state === 'corrupt') progress?.line(`${remote.name}: the file there fails its md5 check; downloading it again`);
     try {
       await downloadFile(remote, status.path, { signal: options.signal, progress, ...options.tuning });
@@ -102,16 +137,13 @@ export async function fetchDataset(name: DownloadableName, options: FetchOptions
  * missing ones first. Offline, rejects with ERR_DATASET_MISSING (files,
  * URLs, folder). Files already there are verified when loaded.
  * `ST_NATIVE_OFFLINE=1` turns the download off (air-gapped machines, tests):
- * the same error comes at once.
+ * the same error comes at once, here and from `fetchDataset`.
  */
 export async function ensureDataset(name: DownloadableName, options: FetchOptions = {}): Promise<void> {
   const source = (options.sources ?? OFFICIAL_SOURCES)[name];
   const status = datasetStatus(source, resolveDataDir(options.dataDir, options.env), false);
   const absent = status.files.filter((f) => f.state !== 'verified' && f.state !== 'unverified');
   if (absent.length === 0) return;
-  const offline = (options.env ?? process.env).ST_NATIVE_OFFLINE;
-  if (offline && offline !== '0') {
-    throw missingError(source, status.folder, source.files.filter((f) => absent.some((a) => a.name === f.name)), 'downloads are off: ST_NATIVE_OFFLINE is set');
-  }
+  // fetchDataset refuses offline with the same error, naming the absent files.
   await fetchDataset(name, options);
 }

@@ -13,13 +13,14 @@ import path from 'node:path';
 import { dataDir } from '../runtime/cache.js';
 import { DatasetError } from './errors.js';
 import type { DatasetSource, RemoteFile } from './sources.js';
+import type { Environment } from '../environment.js';
 
 /**
  * The data folder: an explicit one (the `--data-dir` flag or the config's
  * `dataset.dataDir`) wins, then `$ST_NATIVE_DATA_DIR`, then the XDG default
  * (`$XDG_DATA_HOME/st-native`, else `~/.local/share/st-native`).
  */
-export function resolveDataDir(explicit?: string | null, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveDataDir(explicit?: string | null, env: Environment = process.env): string {
   return explicit ? path.resolve(explicit) : dataDir(env);
 }
 

@@ -16,6 +16,7 @@ import { loadEmbeddedMnist, type SubsetSizes } from './mnist.js';
 import { isDownloadable, OFFICIAL_SOURCES, type DatasetSources, type DownloadableName } from './sources.js';
 import { subsetSplits, type Split } from './split.js';
 import { decodeSvhnMat } from './svhn.js';
+import type { Environment } from '../environment.js';
 
 export { DatasetError, type DatasetErrorCode } from './errors.js';
 export { loadEmbeddedMnist, type SubsetSizes } from './mnist.js';
@@ -94,7 +95,7 @@ export interface DatasetRequest extends SubsetSizes {
 }
 
 export interface LoadOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
   /** Where each dataset's files come from, and their checksums (tests use fixtures). */
   sources?: DatasetSources;
 }

@@ -2,6 +2,7 @@
  * Download progress on stderr: a bar redrawn in place on a terminal, plain
  * lines (every 10 %) otherwise, so logs and CI output stay readable.
  */
+import type { Environment } from '../environment.js';
 
 export interface ProgressOutput {
   /** Writes one whole line (the output adds the newline). */
@@ -13,7 +14,7 @@ export interface ProgressOutput {
 }
 
 /** stderr: redrawn bar when it is a terminal (and not CI), lines otherwise. */
-export function stderrProgress(env: NodeJS.ProcessEnv = process.env): ProgressOutput {
+export function stderrProgress(env: Environment = process.env): ProgressOutput {
   const write = (s: string) => {
     if (!process.stderr.destroyed) process.stderr.write(s);
   };

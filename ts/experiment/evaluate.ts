@@ -32,7 +32,10 @@ import type {
 } from '../native-types.js';
 import { removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { provenance, type Provenance } from './provenance.js';
+import { NotARunFolderError, notARunFolderReason } from './run-dir.js';
+import { OptionsError } from '../options-error.js';
 import { didYouMean } from '../suggest.js';
+import { AUTOATTACK_ATTACK, NUMBERED_ATTACK, type AttackName } from '../names.js';
 
 export interface EvaluateOptions {
   runDir: string;
@@ -64,9 +67,11 @@ function withDefaultsOfLaterVersions(raw: unknown): unknown {
  */
 export function readRunConfigRaw(runDir: string): unknown {
   const file = path.join(runDir, 'config.json');
-  if (!existsSync(file)) throw new ConfigError([{ path: file, message: 'not found: is this a run folder?' }]);
+  if (!existsSync(file)) throw new NotARunFolderError(runDir, notARunFolderReason(runDir));
   const doc = readJsonFile(file, file);
   const raw = doc !== null && typeof doc === 'object' ? (doc as { config?: unknown }).config : undefined;
+  // Another tool's config.json: not a run of ours, rather than a run with a bad config.
+  if (raw === null || typeof raw !== 'object') throw new NotARunFolderError(runDir, 'its config.json has no "config" object, so st-native did not write it');
   return withDefaultsOfLaterVersions(raw);
 }
 
@@ -114,7 +119,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult>
   const parsedEval = evalSchema.safeParse(evalMerged);
   if (!parsedEval.success) {
     const err = fromZodError(parsedEval.error, evalMerged);
-    throw new ConfigError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
+    throw new OptionsError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
   }
   const checkpoint = path.join(options.runDir, 'checkpoints', `${which}.safetensors`);
   const info = datasetInfo(config.dataset.name);
@@ -140,11 +145,13 @@ export const RUN_ATTACKS = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw'] as 
 
 /**
  * An attack by name, or spelled out. Names: `clean`; `run` (the run's own
- * per-epoch evaluation); `fgsm`; `pgdN` (N steps, e.g. pgd20, pgd100);
- * `cw` (= cw100) or `cwN`; `xR` after pgd/cw for R restarts (pgd20x5);
- * `-l2` after fgsm/pgd for the L2 threat model (pgd20-l2).
+ * per-epoch evaluation); `fgsm`; `pgdN` or `pgd-N` (N steps, e.g. pgd20,
+ * pgd-100); `cw` (= cw100) or `cwN`/`cw-N`; `xR` after pgd/cw for R
+ * restarts (pgd20x5); `-l2` after fgsm/pgd for the L2 threat model
+ * (pgd20-l2); AutoAttack: aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t,
+ * square. Results carry the name as given.
  */
-export type AttackInput = string | AttackSpec;
+export type AttackInput = AttackName | AttackSpec;
 
 export interface AttackEvaluateOptions {
   /** A run folder of st-native; evaluates its `checkpoint` (default best). */
@@ -225,9 +232,8 @@ interface AttackDefaults {
   keep: Keep;
 }
 
-const ATTACK_NAME = /^(?:(fgsm)|pgd(\d+)|cw(\d+)?)(?:x(\d+))?(-l2)?$/;
-/** AutoAttack and its components: `aa`, `aa-rand`, `apgd-ce`, `apgd-t`, `apgd-dlr`, `fab-t`, `square`, each with `-l2`. */
-const AUTOATTACK_NAME = /^(aa|aa-rand|apgd-ce|apgd-dlr|apgd-t|fab-t|square)(-l2)?$/;
+const ATTACK_NAME = NUMBERED_ATTACK;
+const AUTOATTACK_NAME = AUTOATTACK_ATTACK;
 
 /** AutoAttack's settings for its components: 100 iterations, 1 restart, 9 targets, 5000 queries. */
 function autoAttackSpec(kind: string, name: string, norm: Norm, epsilon: number, numClasses: number): AttackSpec {
@@ -251,13 +257,13 @@ function autoAttackSpec(kind: string, name: string, norm: Norm, epsilon: number,
 }
 
 function attackError(at: string, message: string): ConfigError {
-  return new ConfigError([{ path: at, message }]);
+  return new OptionsError([{ path: at, message }]);
 }
 
 /** The named attacks, for "did you mean". */
 const ATTACK_NAMES = ['clean', 'run', 'fgsm', 'pgd20', 'pgd100', 'cw', 'aa', 'aa-rand', 'apgd-ce', 'apgd-t', 'apgd-dlr', 'fab-t', 'square'];
 
-/** `pgd-20` and `PGD20` mean pgd20; `pgd20l2` means pgd20-l2; else the closest name. */
+/** `PGD20` and `pgd_20` mean pgd20; `pgd20l2` means pgd20-l2; else the closest name. */
 function attackSuggestion(name: string): string {
   const lower = name.toLowerCase();
   const l2 = /-?l2$/.test(lower) ? '-l2' : '';
@@ -279,7 +285,7 @@ export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attac
   if (!m) {
     throw attackError(
       at,
-      `unknown attack "${input}"${attackSuggestion(name)}; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
+      `unknown attack "${input}"${attackSuggestion(name)}; expected clean, run, fgsm, pgdN, cw, cwN (e.g. pgd20 or pgd-20, pgd100x5, pgd20-l2), aa, aa-rand, apgd-ce, apgd-t, apgd-dlr, fab-t or square (-l2 for L2)`,
     );
   }
   const [, fgsm, pgdSteps, cwSteps, restartsText, l2] = m;
@@ -301,6 +307,26 @@ export function resolveAttack(input: AttackInput, d: AttackDefaults, at = 'attac
   return { kind: 'cw', name, epsilon, stepSize, steps, restarts, randomStart: true, keep: d.keep };
 }
 
+/**
+ * The attack list's names and duplicates, before any file is read or
+ * dataset fetched (the radii do not matter to these checks).
+ */
+function checkAttackNames(inputs: readonly AttackInput[]): void {
+  const placeholder: AttackDefaults = { epsilon: 0, stepSize: 0, epsilonL2: 0, keep: 'best' };
+  const seen = new Map<string, string>();
+  inputs.forEach((input, i) => {
+    const { name } = resolveAttack(input, placeholder, `attacks[${i}]`);
+    const first = seen.get(sameAttack(name));
+    if (first !== undefined) throw attackError(`attacks[${i}]`, `"${name}" is listed twice${first === name ? '' : ` (as "${first}" before it)`}`);
+    seen.set(sameAttack(name), name);
+  });
+}
+
+/** `pgd-20` is `pgd20` (the dash is an alias): the key duplicates are found by. */
+const sameAttack = (name: string) => name.replace(/^(pgd|cw)-(?=\d)/, '$1');
+
+const AUTOATTACK_KINDS: ReadonlySet<AttackSpec['kind']> = new Set(['autoAttack', 'apgdCe', 'apgdDlr', 'apgdT', 'fabT', 'square']);
+
 const isDigits = (dataset: string) => dataset.startsWith('mnist');
 
 /** Reads `<runDir>/checkpoints/<which>.safetensors`' run: its config and what the `run` attack replays. */
@@ -310,7 +336,7 @@ function runTarget(runDir: string, which: 'best' | 'last' | 'interrupted', evalO
   const parsedEval = evalSchema.safeParse(evalMerged);
   if (!parsedEval.success) {
     const err = fromZodError(parsedEval.error, evalMerged);
-    throw new ConfigError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
+    throw new OptionsError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
   }
   return {
     config,
@@ -325,6 +351,24 @@ function inferDataset(shape: readonly number[], numClasses: number): string | nu
   return fits.length === 1 ? fits[0]!.name : null;
 }
 
+/**
+ * Why no dataset could be inferred for a checkpoint file: none has the
+ * model's input shape, none of those has its class count (which may come
+ * from the file), or several fit and one must be named.
+ */
+function noDatasetInferred(model: string, shape: readonly number[], numClasses: number, classesFromFile: boolean): string {
+  const dims = shape.join('x');
+  const sameShape = datasets.filter((d) => d.shape.join('x') === dims);
+  const known = datasets.map((d) => `${d.name} (${d.shape.join('x')}, ${d.numClasses} classes)`).join(', ');
+  if (sameShape.length === 0) return `no dataset has ${model}'s input shape ${dims}; the datasets are ${known}`;
+  const fits = sameShape.filter((d) => d.numClasses === numClasses);
+  if (fits.length === 0) {
+    const which = sameShape.map((d) => `${d.name} has ${d.numClasses}`).join(', ');
+    return `no dataset of ${model}'s input shape ${dims} has ${numClasses} classes (${which})${classesFromFile ? '; the class count is what the file records' : ''}; give the dataset, or a class count that fits one`;
+  }
+  return `${fits.map((d) => d.name).join(' and ')} ${fits.length === 2 ? 'both' : 'all'} fit a ${model} with ${numClasses} classes; name the dataset`;
+}
+
 /** Where the JSON and Markdown go: beside a run's checkpoints folder, or beside the file. */
 function outputStem(target: Evaluation['target'], file: string): string {
   if (target.kind === 'run') return path.join(target.runDir, `eval-${target.checkpoint}`);
@@ -333,8 +377,9 @@ function outputStem(target: Evaluation['target'], file: string): string {
 
 export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<Evaluation> {
   if ((options.runDir === undefined) === (options.file === undefined)) {
-    throw new ConfigError([{ path: 'runDir', message: 'expected either a run folder (runDir) or a checkpoint file (file), not both or neither' }]);
+    throw new OptionsError([{ path: 'runDir', message: 'expected either a run folder (runDir) or a checkpoint file (file), not both or neither' }]);
   }
+  checkAttackNames(options.attacks);
   let target: Evaluation['target'];
   let file: string;
   let model: ModelName;
@@ -347,7 +392,7 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
   let device: DeviceChoice = options.device ?? 'auto';
   if (options.runDir !== undefined) {
     for (const key of ['model', 'numClasses', 'dataset'] as const) {
-      if (options[key] !== undefined) throw new ConfigError([{ path: key, message: "a run folder's model, classes and dataset come from its config.json; leave it out" }]);
+      if (options[key] !== undefined) throw new OptionsError([{ path: key, message: "a run folder's model, classes and dataset come from its config.json; leave it out" }]);
     }
     const which = options.checkpoint ?? 'best';
     const t = runTarget(options.runDir, which, options.eval);
@@ -362,29 +407,27 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     defaultBatch = t.run.eval.batchSize;
     device = options.device ?? t.config.device;
   } else {
-    if (options.checkpoint !== undefined) throw new ConfigError([{ path: 'checkpoint', message: 'best, last or interrupted pick a checkpoint of a run folder; with a file, leave it out' }]);
-    if (options.eval !== undefined) throw new ConfigError([{ path: 'eval', message: "the run's evaluation settings need a run folder" }]);
+    if (options.checkpoint !== undefined) throw new OptionsError([{ path: 'checkpoint', message: 'best, last or interrupted pick a checkpoint of a run folder; with a file, leave it out' }]);
+    if (options.eval !== undefined) throw new OptionsError([{ path: 'eval', message: "the run's evaluation settings need a run folder" }]);
     file = options.file!;
     target = { kind: 'file' };
     refusePytorchPickle(file);
     const info = loadNative().inspectCheckpoint(file);
     const named = options.model ?? (info.model as ModelName | null);
     if (!named) {
-      throw new ConfigError([{ path: 'model', message: `${file} does not say which model it holds (a PyTorch state dict): name it (one of ${loadNative().listModels(10).map((m) => m.name).join(', ')})` }]);
+      throw new OptionsError([{ path: 'model', message: `${file} does not say which model it holds (a PyTorch state dict): name it (one of ${loadNative().listModels(10).map((m) => m.name).join(', ')})` }]);
     }
     model = named;
     const classes = options.numClasses ?? info.numClasses ?? (options.dataset !== undefined ? datasetInfo(options.dataset).numClasses : null);
-    if (classes === null) throw new ConfigError([{ path: 'numClasses', message: `${file} does not say its class count: give it (or the dataset)` }]);
+    if (classes === null) throw new OptionsError([{ path: 'numClasses', message: `${file} does not say its class count: give it (or the dataset)` }]);
     numClasses = classes;
     const shape = loadNative().listModels(Math.max(2, numClasses)).find((m) => m.name === model)?.inputShape;
-    if (!shape) throw new ConfigError([{ path: 'model', message: `unknown model "${model}"` }]);
+    if (!shape) throw new OptionsError([{ path: 'model', message: `unknown model "${model}"` }]);
     const ds = options.dataset ?? inferDataset(shape, numClasses);
-    if (ds === null) {
-      throw new ConfigError([{ path: 'dataset', message: `which dataset? ${datasets.filter((d) => d.shape.join('x') === shape.join('x')).map((d) => d.name).join(', ') || 'none'} fit a ${model} with ${numClasses} classes` }]);
-    }
+    if (ds === null) throw new OptionsError([{ path: 'dataset', message: noDatasetInferred(model, shape, numClasses, info.numClasses !== null && options.numClasses === undefined) }]);
     dataset = ds;
     if (datasetInfo(dataset).numClasses !== numClasses) {
-      throw new ConfigError([{ path: 'numClasses', message: `${dataset} has ${datasetInfo(dataset).numClasses} classes, not ${numClasses}` }]);
+      throw new OptionsError([{ path: 'numClasses', message: `${dataset} has ${datasetInfo(dataset).numClasses} classes, not ${numClasses}` }]);
     }
     dataRequest = { trainSize: null, testSize: null, dataDir: options.dataDir ?? null };
     // A file of another architecture fails here, before any dataset download
@@ -405,12 +448,13 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     keep: options.finalIterate ? 'last' : 'best',
   };
   const attacks = options.attacks.map((a, i) => resolveAttack(a, defaults, `attacks[${i}]`, numClasses));
-  const seen = new Set<string>();
   attacks.forEach((a, i) => {
-    if (seen.has(a.name)) throw attackError(`attacks[${i}]`, `"${a.name}" is listed twice`);
-    seen.add(a.name);
     if (a.kind === 'run' && run === null) throw attackError(`attacks[${i}]`, "run (the run's own evaluation) needs a run folder");
   });
+  // AutoAttack reports robust accuracy alone, which is read against the
+  // clean accuracy: a table of AutoAttacks only gets the clean row first
+  // (one forward pass), as AutoAttack's own report has it.
+  if (attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !attacks.some((a) => a.name === 'clean')) attacks.unshift({ kind: 'clean', name: 'clean' });
   const data = await prepareDataset(dataset, dataRequest);
   const available = data.test.labels.length;
   const requestedN = options.n ?? defaultN;
@@ -495,7 +539,7 @@ function refusePytorchPickle(file: string): void {
   const pickle = head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5;
   if (!zip && !pickle) return;
   const out = file.replace(/\.(pt|pth|ckpt|bin|tar)$/i, '') + '.safetensors';
-  throw new ConfigError([
+  throw new OptionsError([
     {
       path: 'file',
       message:

@@ -1,12 +1,34 @@
 /**
  * A run folder: config.json, metrics.jsonl, summary.json, checkpoints/.
  */
-import { createWriteStream, mkdirSync, readdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, statSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import type { NativeTrainConfig, TrainEvent, TrainSummary } from '../native-types.js';
 import { removeStaleTempFiles, writeJsonAtomic } from './files.js';
 import type { Provenance } from './provenance.js';
+
+/**
+ * A folder given as a run folder (eval, train --resume, the API's runDir)
+ * that is not one: no config.json of st-native in it. A usage mistake, not
+ * a bad config (the CLI exits 2).
+ */
+export class NotARunFolderError extends Error {
+  readonly code = 'ERR_NOT_A_RUN_FOLDER';
+  readonly folder: string;
+  constructor(folder: string, reason: string) {
+    super(`${folder} is not a run folder of st-native: ${reason} (a run folder is what \`st-native train\` makes under its runs folder, with config.json, summary.json and checkpoints/)`);
+    this.name = 'NotARunFolderError';
+    this.folder = folder;
+  }
+}
+
+/** Why `dir` is no run folder, for a NotARunFolderError (its config.json is known to be missing). */
+export function notARunFolderReason(dir: string): string {
+  if (!existsSync(dir)) return 'it does not exist';
+  if (!statSync(dir).isDirectory()) return 'it is a file, not a folder';
+  return 'it has no config.json';
+}
 
 export interface RunDir {
   path: string;

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, FLAVORS, LIBTORCH_VERSION, libtorchInstallDir, readMarker, tildify } from './cache.js';
+import type { Environment } from '../environment.js';
 
 /** What each place searched held: accepted when `reason` is null. */
 export interface LibtorchCandidate {
@@ -65,7 +66,7 @@ export const CUDA_LIBRARIES = ['libc10_cuda.so', 'libtorch_cuda.so'] as const;
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface FindOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
   /** Where to look for `.venv` (default: this package's root). */
   packageRoot?: string;
   /** The st-native cache folder (default: cacheDir(env)). */
@@ -122,7 +123,7 @@ const PYTHON_PROBE = [
   "print(json.dumps({'executable': sys.executable, 'torch': loc[0] if loc else None}))",
 ].join('\n');
 
-function probePython(python: string, source: string, timeoutMs: number, env: NodeJS.ProcessEnv): Inspected {
+function probePython(python: string, source: string, timeoutMs: number, env: Environment): Inspected {
   try {
     const out = execFileSync(python, ['-c', PYTHON_PROBE], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env });
     const { executable, torch } = JSON.parse(out.trim().split('\n').pop()!) as { executable: string; torch: string | null };
@@ -214,8 +215,25 @@ export function fixLines(cache: string = cacheDir()): string {
   ].join('\n');
 }
 
+/**
+ * ST_NATIVE_LIBTORCH set to a folder that holds no usable libtorch: the
+ * search passes over it, so every command says so in these words (doctor,
+ * the loader's warning, the not-found error). Null when unset or usable.
+ */
+export function ignoredLibtorchVariable(tried: readonly LibtorchCandidate[]): { problem: string; fix: string } | null {
+  const c = tried.find((x) => x.source === 'ST_NATIVE_LIBTORCH' && x.path !== null && x.reason !== null);
+  if (!c) return null;
+  return { problem: `ST_NATIVE_LIBTORCH=${c.path} is ignored: ${c.reason}`, fix: `point ST_NATIVE_LIBTORCH at a libtorch ${LIBTORCH_VERSION} folder, or unset it` };
+}
+
 function notFoundMessage(tried: LibtorchCandidate[], cache: string): string {
-  return [`libtorch ${LIBTORCH_VERSION} not found. Looked at:`, ...tried.map(describe), fixLines(cache)].join('\n');
+  const ignored = ignoredLibtorchVariable(tried);
+  return [
+    ...(ignored ? [`${ignored.problem} (${ignored.fix}).`] : []),
+    `libtorch ${LIBTORCH_VERSION} not found. Looked at:`,
+    ...tried.map(describe),
+    fixLines(cache),
+  ].join('\n');
 }
 
 /** An NVIDIA kernel driver is loaded (the files exist without any CUDA library installed). */
