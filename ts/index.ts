@@ -102,8 +102,8 @@ export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, R
 export { IsolatedRunError, isolatedThreads, runIsolated, type IsolatedRunErrorCode, type IsolatedRunOptions } from './experiment/isolated.js';
 export { NativeError } from './native.js';
 // Plots and HTML reports (ts/report): writeReport, and the plots a sweep or comparison draws.
-export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/index.js';
-export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/index.js';
+export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/public.js';
+export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/public.js';
 export { NotARunFolderError } from './experiment/run-dir.js';
 export { OptionsError } from './options-error.js';
 export type * from './native-types.js';

@@ -44,7 +44,7 @@ export class IsolatedRunError extends Error {
     /** The child's exit code, null when a signal ended it. */
     readonly exitCode: number | null,
     /** The signal that ended the child (e.g. 'SIGKILL', 'SIGSEGV'), or null. */
-    readonly signal: NodeJS.Signals | null,
+    readonly signal: string | null,
     /** The run folder, null when the child died before creating one. */
     readonly runDir: string | null,
     /** The child's process id. */

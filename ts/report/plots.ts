@@ -10,6 +10,9 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { EvalRow, RunHistory } from './history.js';
+import type { IntervalPlotOptions, IntervalRow, RunCurves, TradeOffPoint } from './plot-types.js';
+
+export type { IntervalPlotOptions, IntervalRow, RunCurves, TradeOffPoint } from './plot-types.js';
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const CONFIG = {
@@ -138,18 +141,6 @@ export function learningRateSpec(history: RunHistory): TopLevelSpec {
 
 // ------------------------------------------------------------ trade-off (Fig. 6)
 
-/** One trained configuration: its clean and robust accuracy (fractions), with 95% intervals when known. */
-export interface TradeOffPoint {
-  /** One series per method/regulariser, e.g. "st / js". */
-  series: string;
-  beta: number | null;
-  /** Default "β=<beta>" (or the series when there is no beta). */
-  label?: string;
-  clean: number;
-  robust: number;
-  cleanInterval?: readonly [number, number];
-  robustInterval?: readonly [number, number];
-}
 
 /** Clean vs robust accuracy, one coloured series per method/regulariser, each point labelled by its beta, lines in beta order. */
 export function tradeOffSpec(points: readonly TradeOffPoint[], title = 'Clean vs robust accuracy'): TopLevelSpec {
@@ -203,21 +194,7 @@ export function tradeOffSvg(points: readonly TradeOffPoint[], title?: string): P
 
 // ------------------------------------------------------------ means with intervals
 
-/** A bar: a mean (or an accuracy) and its 95% interval, as fractions unless `percent: false`. */
-export interface IntervalRow {
-  label: string;
-  mean: number;
-  low: number;
-  high: number;
-}
 
-export interface IntervalPlotOptions {
-  title?: string;
-  /** The axis title (default "accuracy"). */
-  measure?: string;
-  /** Values are fractions shown as percentages (default true). */
-  percent?: boolean;
-}
 
 /** Horizontal bars at the means with their 95% intervals as whiskers, the value written beside each. */
 export function intervalSpec(rows: readonly IntervalRow[], options: IntervalPlotOptions = {}): TopLevelSpec {
@@ -259,11 +236,6 @@ export function intervalSvg(rows: readonly IntervalRow[], options: IntervalPlotO
 
 // ------------------------------------------------------------ a run's curves as SVG
 
-export interface RunCurves {
-  accuracy: string;
-  loss: string | null;
-  learningRate: string | null;
-}
 
 /** The three training plots of a run; a plot without data (no step events logged) is null. */
 export async function runCurvesSvg(history: RunHistory, bestEpoch: number | null): Promise<RunCurves> {
