@@ -65,7 +65,8 @@ outputs in the run folder (the newest of each, eval-history/ included).
 Examples:
   $ st-native runs list
   $ st-native runs list --sort pgd20 --filter method=st
-  $ st-native runs list runs/betas --filter "method.beta>=2,clean>90%"`,
+  $ st-native runs list runs/betas \\
+      --filter "method.beta>=2,clean>90%"`,
     )
     .action((dir, options) => {
       const rows = listRuns({ dir, ...(options.sort ? { sort: options.sort } : {}), ...(options.filter ? { filter: options.filter } : {}) });

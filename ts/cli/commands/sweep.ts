@@ -32,8 +32,10 @@ completed summary, and finished cells are never trained or written again.
 After kill -9 the same holds; the interrupted run is trained again.
 
 Examples:
-  $ st-native sweep --set method.beta=1,2,4 --set method.reg=js,l2
-  $ st-native sweep --set method.beta=1,3 --seeds 3 --name betas
+  $ st-native sweep --set method.beta=1,2,4 \\
+      --set method.reg=js,l2
+  $ st-native sweep --set method.beta=1,3 --seeds 3 \\
+      --name betas
   $ st-native sweep --resume runs/betas
 
 Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C,
