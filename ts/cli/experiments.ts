@@ -111,6 +111,7 @@ export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
   const seeds = parseSeedsArgument(args.seeds);
   const stop = stopControl(io);
   let result: SeedsResult;
+  let named = false;
   try {
     result = await trainSeeds({
       preset: args.preset,
@@ -122,7 +123,8 @@ export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
       signal: stop.signal,
       onEvent: (e) => {
         if (args.json) return;
-        if (e.type === 'seed-start' && e.index === 0) io.err(`seeds group: ${path.dirname(e.runDir)}`);
+        if (!named && e.type !== 'train') io.err(`seeds group: ${path.dirname(e.runDir)}`);
+        if (e.type !== 'train') named = true;
         const line = seedsLine('', e);
         if (line) io.err(line);
       },
@@ -159,6 +161,8 @@ export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
   // Every --set with a comma list is an axis; the rest are fixed overrides.
   const stop = stopControl(io);
   let result: SweepResult;
+  // The folder is said once, with the first cell (started or kept).
+  let named = false;
   try {
     const trainArgs: TrainArgs = { preset: args.preset, config: args.config, set: [], epochs: args.epochs, device: args.device, runsDir: args.runsDir, json: args.json };
     if (args.dataDir !== undefined) trainArgs.set.push(`dataset.dataDir=${JSON.stringify(args.dataDir)}`);
@@ -181,7 +185,8 @@ export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
       signal: stop.signal,
       onEvent: (e) => {
         if (args.json) return;
-        if (e.type === 'cell-start' && e.index === 0) io.err(`sweep: ${e.sweepDir}`);
+        if (!named && e.type !== 'seeds') io.err(`sweep: ${e.sweepDir}`);
+        if (e.type !== 'seeds') named = true;
         const line = sweepLine(e);
         if (line) io.err(line);
       },
