@@ -362,7 +362,7 @@ test('CLI: setup --help, doctor --help, and --cpu with --cuda is a usage error',
   t.regex(r.stderr, /option '--cpu' cannot be used with option '--cuda'/);
 });
 
-test('CLI: setup on a complete install is a no-op; without Python it fails saying what to install', (t) => {
+test('CLI: setup on a complete install is a no-op; --pip without Python fails saying what to install', (t) => {
   const cache = tempDir(t);
   fakeInstall(cache, 'cpu');
   const again = cliWith({ ST_NATIVE_CACHE_DIR: cache }, 'setup', '--cpu', '--json');
@@ -372,7 +372,7 @@ test('CLI: setup on a complete install is a no-op; without Python it fails sayin
   t.is(result.dir, path.join(cache, 'libtorch-2.11.0-cpu'));
 
   const empty = tempDir(t);
-  const noPython = cliWith({ ST_NATIVE_CACHE_DIR: empty, ST_NATIVE_PYTHON: path.join(empty, 'no-python') }, 'setup', '--cpu');
+  const noPython = cliWith({ ST_NATIVE_CACHE_DIR: empty, ST_NATIVE_PYTHON: path.join(empty, 'no-python') }, 'setup', '--cpu', '--pip');
   t.is(noPython.status, 1);
   t.regex(noPython.stderr, /\[ERR_SETUP\].*no-python not found.*Python 3\.10-3\.14 with pip/);
 });

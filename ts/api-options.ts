@@ -30,6 +30,14 @@ export interface TrainOptions {
    * `fetch` does, and nothing is created.
    */
   signal?: AbortSignal;
+  /**
+   * Train in a child process of its own: same events, result and
+   * cancellation, and a crash or kill of that process rejects with an
+   * IsolatedRunError (`ERR_CHILD_DIED`) instead of ending the caller's.
+   */
+  isolate?: boolean;
+  /** libtorch threads, over the config's; isolated runs default to a share of the cores. */
+  threads?: number;
 }
 
 /** An object literal or JSON object: not an array, class instance, Map, or object with a swapped prototype. */
@@ -58,6 +66,9 @@ export const trainOptionsSchema = plainObject(
       overrides: overridesOption.optional(),
       onEvent: z.custom<(event: TrainEvent) => unknown>((v) => typeof v === 'function', 'expected a function').optional(),
       signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+      isolate: z.boolean().optional(),
+      // The range (1..cores) is checked by runExperiment, which names options.threads.
+      threads: z.number().int().min(1).optional(),
     })
     .strict(),
 );

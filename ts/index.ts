@@ -30,7 +30,7 @@ export async function train(rawOptions?: TrainOptions): Promise<RunResult> {
   const options = parseTrainOptions(rawOptions);
   const overrides = options.overrides === undefined ? [] : Array.isArray(options.overrides) ? options.overrides : [options.overrides];
   const config = resolveConfig({ preset: options.preset, overrides });
-  return runExperiment(config, { onEvent: options.onEvent, signal: options.signal });
+  return runExperiment(config, { onEvent: options.onEvent, signal: options.signal, isolate: options.isolate, threads: options.threads });
 }
 
 /**
@@ -101,5 +101,9 @@ export { trainSeeds, type MetricRow, type SeedRun, type SeedsEvent, type SeedsRe
 export { sweep, type SweepAxis, type SweepCell, type SweepCellResult, type SweepEvent, type SweepOptions, type SweepResult } from './experiment/sweep.js';
 export { compareRuns, listRuns, type AttackRow, type ListRunsOptions, type RunComparison, type RunRow } from './experiment/runs.js';
 export { studentTQuantile, summarize, type MetricSummary } from './experiment/stats.js';
+export { IsolatedRunError, isolatedThreads, runIsolated, type IsolatedRunErrorCode, type IsolatedRunOptions } from './experiment/isolated.js';
 export { NativeError } from './native.js';
+// Plots and HTML reports (ts/report): writeReport, and the plots a sweep or comparison draws.
+export { intervalSvg, ReportInputError, tradeOffSvg, writeReport } from './report/index.js';
+export type { IntervalPlotOptions, IntervalRow, ReportOptions, ReportResult, TradeOffPoint } from './report/index.js';
 export type * from './native-types.js';

@@ -59,7 +59,7 @@ export interface Loaded<T> {
 }
 
 /** Where the addon and the shim are: this folder's build, else the platform package. */
-function locate(suffix: string): { dir: string; pkg: string } {
+export function locate(suffix: string): { dir: string; pkg: string } {
   const addon = `st-native.${suffix}.node`;
   if (existsSync(path.join(nodeDir, addon))) return { dir: nodeDir, pkg: 'st-native (this folder\'s build)' };
   const pkg = `st-native-${suffix}`;

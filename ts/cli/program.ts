@@ -15,6 +15,7 @@ import { evalProgram } from './commands/eval.js';
 import { modelsProgram } from './commands/models.js';
 import { presetsProgram } from './commands/presets.js';
 import { runsProgram } from './commands/runs.js';
+import { reportProgram } from './commands/report.js';
 import { setupProgram } from './commands/setup.js';
 import { sweepProgram } from './commands/sweep.js';
 import { trainProgram } from './commands/train.js';
@@ -46,7 +47,7 @@ Examples:
     ctx.io.out(versionLine(nativeStatus().runtime?.libtorchVersion ?? null));
     throw new CommanderError(0, 'st-native.version', packageVersion());
   });
-  for (const make of [trainProgram, sweepProgram, runsProgram, evalProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
+  for (const make of [trainProgram, sweepProgram, runsProgram, evalProgram, reportProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
     program.addCommand(make(ctx));
   }
   configure(program, ctx, width);

@@ -259,3 +259,97 @@ export async function downloadFile(remote: RemoteFile, dest: string, options: Do
     unlock();
   }
 }
+
+/** A file with a published digest, for downloadChecked. */
+export interface CheckedRemote {
+  /** For progress and messages, e.g. a wheel's file name. */
+  name: string;
+  url: string;
+  /** Expected size, for progress (0 when unknown). */
+  bytes: number;
+  algorithm: 'sha256' | 'md5';
+  /** Lower-case hex. */
+  digest: string;
+}
+
+/** A download that completed but whose digest is not the published one; its `.part` was deleted. */
+export class ChecksumError extends Error {
+  override name = 'ChecksumError';
+  readonly code = 'ERR_CHECKSUM';
+  constructor(
+    message: string,
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Downloads `remote` to `dest` the way downloadFile does (a `.part` resumed
+ * with an HTTP Range request, dropped connections retried from where they
+ * stopped, one process per file), but checked against any digest and
+ * without a dataset's stamp: for `st-native setup`'s wheels. Resolves once
+ * `dest` holds the file with the published digest. Rejects with a
+ * DownloadError for network failures (the `.part` stays, to resume), a
+ * ChecksumError for a digest mismatch (the `.part` is deleted), or the
+ * signal's reason.
+ */
+export async function downloadChecked(remote: CheckedRemote, dest: string, options: DownloadOptions = {}): Promise<void> {
+  const { signal, progress = null } = options;
+  const retries = options.retries ?? 5;
+  const retryDelayMs = options.retryDelayMs ?? 2000;
+  const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+  mkdirSync(path.dirname(dest), { recursive: true });
+  const part = partPath(dest);
+  const unlock = lock(dest);
+  try {
+    let tries = 0;
+    let restarts = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const have = partSize(part);
+      if (tries === 0 && restarts === 0) {
+        progress?.line(have > 0 ? `${remote.name}: resuming at ${megabytes(have)} of ${megabytes(remote.bytes)}` : `${remote.name}: downloading ${megabytes(remote.bytes)} from ${remote.url}`);
+      }
+      try {
+        await attempt({ url: remote.url, part, have, expected: remote.bytes, label: remote.name, progress, signal, stallTimeoutMs });
+        break;
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason ?? e;
+        if (e instanceof Restart && restarts < 1) {
+          restarts += 1;
+          progress?.line(`${remote.name}: ${e.message}; starting over`);
+          await rm(part, { force: true });
+          continue;
+        }
+        if (e instanceof Restart) throw new DownloadError(e.message, remote.url, false);
+        if (e instanceof DownloadError && e.retryable && tries < retries) {
+          tries += 1;
+          progress?.line(`${remote.name}: ${e.message}; trying again from ${megabytes(partSize(part))} (${tries}/${retries})`);
+          await sleep(retryDelayMs, undefined, signal ? { signal } : undefined);
+          continue;
+        }
+        throw e;
+      }
+    }
+    progress?.line(`${remote.name}: checking ${remote.algorithm}`);
+    const sum = await hashFile(part, remote.algorithm);
+    if (sum !== remote.digest) {
+      const size = partSize(part);
+      await rm(part, { force: true });
+      throw new ChecksumError(
+        `${remote.name}: ${remote.algorithm} mismatch after downloading ${megabytes(size)} from ${remote.url}: got ${sum}, the index says ${remote.digest}; the download was deleted, run again to retry`,
+        remote.url,
+      );
+    }
+    await rename(part, dest);
+  } finally {
+    unlock();
+  }
+}

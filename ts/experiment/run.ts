@@ -11,6 +11,7 @@ import { datasetInfo, prepareDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import type { ResumePlan } from './resume.js';
+import { checkThreads, runIsolated } from './isolated.js';
 import { provenance } from './provenance.js';
 import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary, type RunDir } from './run-dir.js';
 
@@ -21,6 +22,17 @@ export interface RunOptions {
   resume?: ResumePlan;
   /** Called once the run folder exists, before training starts. */
   onRunDir?: (runDir: string) => void;
+  /**
+   * Train in a child process of its own (isolated.ts): same events, result
+   * and cancellation; a crash or kill of the child rejects with
+   * IsolatedRunError (ERR_CHILD_DIED) instead of ending this process.
+   */
+  isolate?: boolean;
+  /**
+   * libtorch threads for this run, over the config's `threads`. Isolated runs
+   * without either get an equal share of the cores (see isolated.ts).
+   */
+  threads?: number;
 }
 
 export interface RunResult {
@@ -36,6 +48,8 @@ export function abortReason(signal: AbortSignal): unknown {
 export async function runExperiment(config: RunConfig, options: RunOptions = {}): Promise<RunResult> {
   // Aborted before it started: nothing is trained and nothing is written.
   if (options.signal?.aborted) throw abortReason(options.signal);
+  if (options.isolate) return runIsolated(config, options);
+  if (options.threads !== undefined) config = { ...config, threads: checkThreads(options.threads) };
   const info = datasetInfo(config.dataset.name);
   // Fetches a missing dataset first when online (progress on stderr).
   const data = await prepareDataset(config.dataset.name, config.dataset, { signal: options.signal });

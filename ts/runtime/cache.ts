@@ -30,12 +30,19 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * `<cache>/libtorch-2.11.0-<flavor>`: a `pip install --target` tree, so
+ * `<cache>/libtorch-2.11.0-<flavor>`: laid out as a `pip install --target`
+ * tree (also when setup extracts the wheels itself), so
  * `torch/lib` sits two levels below `nvidia/cu13/lib`, where the wheel's
  * RPATH (`$ORIGIN/../../nvidia/cu13/lib`) looks for libcudart and libcupti.
  */
 export function libtorchInstallDir(flavor: Flavor, cache: string = cacheDir()): string {
   return path.join(cache, `libtorch-${LIBTORCH_VERSION}-${flavor}`);
+}
+
+/** `st-native setup` failed; the message says why and what to do. */
+export class SetupError extends Error {
+  override name = 'SetupError';
+  readonly code = 'ERR_SETUP';
 }
 
 /** The marker a completed install carries; written last, so its presence means "complete". */
@@ -47,9 +54,11 @@ export interface InstallMarker {
   flavor: Flavor;
   /** torch's own version string, e.g. "2.11.0+cu130". */
   torchVersion: string;
-  /** pip requirements that were installed. */
+  /** Packages installed, as `name==version`. */
   packages: string[];
   installedAt: string;
+  /** `wheels`: extracted from wheels fetched directly; `pip`: installed with pip. Absent in older markers (pip). */
+  method?: 'wheels' | 'pip';
 }
 
 export function writeMarker(dir: string, marker: InstallMarker): void {
@@ -69,6 +78,7 @@ export function readMarker(dir: string): InstallMarker | null {
       torchVersion: m.torchVersion,
       packages: Array.isArray(m.packages) ? m.packages.filter((p): p is string => typeof p === 'string') : [],
       installedAt: typeof m.installedAt === 'string' ? m.installedAt : '',
+      ...(m.method === 'wheels' || m.method === 'pip' ? { method: m.method } : {}),
     };
   } catch {
     return null;
@@ -78,4 +88,12 @@ export function readMarker(dir: string): InstallMarker | null {
 /** `/home/u/.cache/x` -> `~/.cache/x`, for messages only. */
 export function tildify(p: string, home: string | undefined = process.env.HOME): string {
   return home && home !== '/' && (p === home || p.startsWith(`${home}/`)) ? `~${p.slice(home.length)}` : p;
+}
+
+/**
+ * `<cache>/downloads`: wheels being fetched by `setup` (`.part` files a
+ * rerun resumes); emptied once an install completes.
+ */
+export function downloadsDir(cache: string = cacheDir()): string {
+  return path.join(cache, 'downloads');
 }
