@@ -14,8 +14,10 @@ import { doctorProgram } from './commands/doctor.js';
 import { evalProgram } from './commands/eval.js';
 import { modelsProgram } from './commands/models.js';
 import { presetsProgram } from './commands/presets.js';
+import { runsProgram } from './commands/runs.js';
 import { reportProgram } from './commands/report.js';
 import { setupProgram } from './commands/setup.js';
+import { sweepProgram } from './commands/sweep.js';
 import { trainProgram } from './commands/train.js';
 
 export const EXIT_CODES_HELP = `Exit codes: 0 done, 1 failed, 2 usage or configuration (a device this machine
@@ -45,7 +47,7 @@ Examples:
     ctx.io.out(versionLine(nativeStatus().runtime?.libtorchVersion ?? null));
     throw new CommanderError(0, 'st-native.version', packageVersion());
   });
-  for (const make of [trainProgram, evalProgram, reportProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
+  for (const make of [trainProgram, sweepProgram, runsProgram, evalProgram, reportProgram, modelsProgram, presetsProgram, setupProgram, doctorProgram, dataProgram, completionProgram]) {
     program.addCommand(make(ctx));
   }
   configure(program, ctx, width);

@@ -2,6 +2,7 @@
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { DEFAULT_PRESET } from '../../config/presets.js';
 import type { CliContext } from '../context.js';
+import { seedsCommand } from '../experiments.js';
 import { trainCommand } from '../train.js';
 import { collect } from './option-values.js';
 
@@ -21,7 +22,8 @@ export function trainProgram(ctx: CliContext): CommandUnknownOpts {
     .option('--data-dir <dir>', 'where downloaded datasets are (shorthand for --set dataset.dataDir=DIR; default: $ST_NATIVE_DATA_DIR, else ~/.local/share/st-native)')
     .option('--name <name>', 'run folder name (default: <time>-<method>; a taken name gets -2, -3, ...)')
     .option('--resume <runDir>', "continue that run from its last completed epoch (bit-exact on CPU); only --epochs, --device and threads may differ from the run's config")
-    .option('--json', 'print one JSON event per line on stdout, nothing else')
+    .option('--seeds <n|list>', 'train N seeds (0 to N-1) or the listed ones (0,1,2), each its own run in a seeds group folder (--name names it); prints every metric as mean ± 95% CI; the same command again continues an interrupted group')
+    .option('--json', 'print one JSON event per line on stdout, nothing else (with --seeds: the results as one JSON object)')
     .addHelpText(
       'after',
       `
@@ -38,27 +40,24 @@ Examples:
   $ st-native train --preset cifar10-resnet18-st
   $ st-native train --set method.name=trades --epochs 5
   $ st-native train --resume runs/my-run --epochs 20
+  $ st-native train --seeds 5 --name st-5-seeds
 
 Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C,
 143 SIGTERM, 129 SIGHUP, 141 stdout closed.`,
     )
     .action(async (options) => {
-      ctx.exit(
-        await trainCommand(
-          {
-            preset: options.preset,
-            config: options.config,
-            // --data-dir is shorthand for --set dataset.dataDir=DIR (as JSON, so any path stays a string).
-            set: [...(options.set ?? []), ...(options.dataDir !== undefined ? [`dataset.dataDir=${JSON.stringify(options.dataDir)}`] : [])],
-            epochs: options.epochs,
-            device: options.device,
-            runsDir: options.runsDir,
-            resume: options.resume,
-            name: options.name,
-            json: Boolean(options.json),
-          },
-          ctx.io,
-        ),
-      );
+      const args = {
+        preset: options.preset,
+        config: options.config,
+        // --data-dir is shorthand for --set dataset.dataDir=DIR (as JSON, so any path stays a string).
+        set: [...(options.set ?? []), ...(options.dataDir !== undefined ? [`dataset.dataDir=${JSON.stringify(options.dataDir)}`] : [])],
+        epochs: options.epochs,
+        device: options.device,
+        runsDir: options.runsDir,
+        resume: options.resume,
+        name: options.name,
+        json: Boolean(options.json),
+      };
+      ctx.exit(options.seeds !== undefined ? await seedsCommand({ ...args, seeds: options.seeds }, ctx.io) : await trainCommand(args, ctx.io));
     });
 }

@@ -1,0 +1,205 @@
+/**
+ * `train --seeds` and `sweep`: many runs in a row, with progress lines on
+ * stderr and the result table on stdout (or its JSON with --json). Ctrl-C
+ * (SIGTERM, SIGHUP, a closed stdout) stops the run in progress within a
+ * step as `train` does; finished runs stay finished, and the same command
+ * again continues where it stopped.
+ */
+import path from 'node:path';
+import { ConfigError } from '../config/errors.js';
+import type { ConfigOverrides } from '../config/presets.js';
+import { seedList, seedsOptionSchema, seedsText, trainSeeds, type SeedsEvent, type SeedsResult } from '../experiment/seeds.js';
+import { sweep, sweepText, type SweepEvent, type SweepResult } from '../experiment/sweep.js';
+import type { TrainEvent } from '../native-types.js';
+import { count, pct } from '../tui/format.js';
+import { EXIT } from './errors.js';
+import { overridesFrom, type TrainArgs } from './train.js';
+import type { Io } from './context.js';
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+const exitCodeFor = (why: StopSignal | 'pipe'): number =>
+  why === 'pipe' ? EXIT.pipeClosed : why === 'SIGINT' ? EXIT.interrupted : why === 'SIGTERM' ? EXIT.terminated : EXIT.hangup;
+
+/** Ctrl-C and friends abort `signal`; a second one quits at once. */
+function stopControl(io: Io): { signal: AbortSignal; exitCode: () => number; dispose: () => void } {
+  const controller = new AbortController();
+  let why: StopSignal | 'pipe' | null = null;
+  let signals = 0;
+  const onSignal = (s: StopSignal) => {
+    signals += 1;
+    if (signals > 1) {
+      io.err(`${s} again: quitting now; finished runs are kept and the same command continues`);
+      process.exit(exitCodeFor(s));
+    }
+    why = s;
+    io.err(`${s === 'SIGINT' ? 'Ctrl-C' : s}: stopping the run in progress after this step (Ctrl-C again to quit at once); the same command continues later`);
+    controller.abort();
+  };
+  const onClosed = () => {
+    why ??= 'pipe';
+    controller.abort();
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  io.outputClosed?.addEventListener('abort', onClosed, { once: true });
+  return {
+    signal: controller.signal,
+    exitCode: () => exitCodeFor(why ?? 'SIGINT'),
+    dispose: () => {
+      // Once stopping, a second signal must still mean "quit now".
+      if (why === null) for (const s of STOP_SIGNALS) process.off(s, onSignal);
+      io.outputClosed?.removeEventListener('abort', onClosed);
+    },
+  };
+}
+
+/** `5` or `0,1,2,3,4`: the seeds to train. */
+export function parseSeedsArgument(text: string): number[] {
+  const raw = text.includes(',') ? text.split(',').map((s) => s.trim()) : [text.trim()];
+  const numbers = raw.map(Number);
+  if (raw.some((s) => s === '' || !/^-?\d+$/.test(s))) {
+    throw new ConfigError([{ path: '--seeds', message: `expected a count (5) or a comma-separated list of integer seeds (0,1,2), got "${text}"` }]);
+  }
+  const parsed = seedsOptionSchema.safeParse(text.includes(',') ? numbers : numbers[0]);
+  if (!parsed.success) {
+    throw new ConfigError([{ path: '--seeds', message: `${parsed.error.issues[0]?.message ?? 'invalid'} (got "${text}"; a count is 1 to 1000)` }]);
+  }
+  return seedList(parsed.data);
+}
+
+function trainLine(prefix: string, e: TrainEvent): string | null {
+  if (e.type === 'eval') return `${prefix}epoch ${e.epoch}: clean ${pct(e.cleanAcc).trim()}, ${e.attack} ${pct(e.robustAcc).trim()}`;
+  return null;
+}
+
+function seedsLine(prefix: string, e: SeedsEvent): string | null {
+  switch (e.type) {
+    case 'seed-start':
+      return `${prefix}seed ${e.seed} (${e.index + 1}/${e.total}): ${e.runDir}`;
+    case 'seed-skipped':
+      return `${prefix}seed ${e.seed} (${e.index + 1}/${e.total}): already complete, kept`;
+    case 'seed-done':
+      return `${prefix}seed ${e.seed} done in ${Math.round(e.summary.seconds)} s`;
+    case 'train':
+      return trainLine(`${prefix}seed ${e.seed} `, e.event);
+  }
+}
+
+function sweepLine(e: SweepEvent): string | null {
+  switch (e.type) {
+    case 'cell-start':
+      return `cell ${e.index + 1}/${e.total} ${e.cell}`;
+    case 'cell-skipped':
+      return `cell ${e.index + 1}/${e.total} ${e.cell}: already complete, kept`;
+    case 'cell-done':
+      return null;
+    case 'seeds':
+      return seedsLine(`  `, e.event);
+  }
+}
+
+function filesLine(files: Record<string, string>): string {
+  return `results: ${Object.values(files).map((f) => path.relative(process.cwd(), f) || f).join(', ')}`;
+}
+
+export interface SeedsArgs extends TrainArgs {
+  seeds: string;
+}
+
+export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
+  if (args.resume !== undefined) throw new ConfigError([{ path: '--seeds', message: 'cannot be combined with --resume: run the same --seeds command again (with the same --name) to continue a group' }]);
+  const seeds = parseSeedsArgument(args.seeds);
+  const stop = stopControl(io);
+  let result: SeedsResult;
+  let named = false;
+  try {
+    result = await trainSeeds({
+      preset: args.preset,
+      // --name names the group folder, not each run.
+      // Checked by resolveConfig inside, naming the field.
+      overrides: overridesFrom({ ...args, name: undefined }) as ConfigOverrides[],
+      seeds,
+      ...(args.name !== undefined ? { name: args.name } : {}),
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (args.json) return;
+        if (!named && e.type !== 'train') io.err(`seeds group: ${path.dirname(e.runDir)}`);
+        if (e.type !== 'train') named = true;
+        const line = seedsLine('', e);
+        if (line) io.err(line);
+      },
+    });
+  } finally {
+    stop.dispose();
+  }
+  if (args.json) {
+    io.out(JSON.stringify({ dir: result.dir, status: result.status, seeds: result.seeds, metrics: result.metrics, runs: result.runs.map((r) => ({ seed: r.seed, runDir: r.runDir, reused: r.reused })) }));
+  } else {
+    io.out(`${count(result.runs.length, 'seed')} of ${result.seeds.length}, mean ± 95% CI (Student t, n−1):`);
+    io.out(seedsText(result));
+    io.out(filesLine(result.files));
+    if (result.status === 'cancelled') io.out(`stopped: run the same command${args.name === undefined ? ` with --name ${path.basename(result.dir)}` : ''} to continue`);
+  }
+  return result.status === 'completed' ? EXIT.ok : stop.exitCode();
+}
+
+export interface SweepArgs {
+  preset?: string;
+  config?: string;
+  set: string[];
+  seeds?: string;
+  epochs?: string;
+  device?: string;
+  runsDir?: string;
+  dataDir?: string;
+  name?: string;
+  resume?: string;
+  json: boolean;
+}
+
+export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
+  // Every --set with a comma list is an axis; the rest are fixed overrides.
+  const stop = stopControl(io);
+  let result: SweepResult;
+  // The folder is said once, with the first cell (started or kept).
+  let named = false;
+  try {
+    const trainArgs: TrainArgs = { preset: args.preset, config: args.config, set: [], epochs: args.epochs, device: args.device, runsDir: args.runsDir, json: args.json };
+    if (args.dataDir !== undefined) trainArgs.set.push(`dataset.dataDir=${JSON.stringify(args.dataDir)}`);
+    const given = { '--set': args.set.length > 0, '--preset': args.preset, '--config': args.config, '--seeds': args.seeds, '--epochs': args.epochs, '--device': args.device, '--data-dir': args.dataDir, '--name': args.name };
+    const grid = Object.entries(given).filter(([, v]) => Boolean(v)).map(([k]) => k);
+    if (args.resume !== undefined && grid.length > 0) {
+      throw new ConfigError(grid.map((k) => ({ path: k, message: "a resumed sweep runs its own grid.json; leave it out (or start a new sweep)" })));
+    }
+    const options = args.resume !== undefined
+      ? { dir: args.resume, resume: true }
+      : {
+          preset: args.preset,
+          overrides: overridesFrom(trainArgs) as ConfigOverrides[],
+          set: args.set,
+          ...(args.seeds !== undefined ? { seeds: parseSeedsArgument(args.seeds) } : {}),
+          ...(args.name !== undefined ? { name: args.name } : {}),
+        };
+    result = await sweep({
+      ...options,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (args.json) return;
+        if (!named && e.type !== 'seeds') io.err(`sweep: ${e.sweepDir}`);
+        if (e.type !== 'seeds') named = true;
+        const line = sweepLine(e);
+        if (line) io.err(line);
+      },
+    });
+  } finally {
+    stop.dispose();
+  }
+  if (args.json) {
+    io.out(JSON.stringify({ dir: result.dir, status: result.status, axes: result.axes, cells: result.cells.map((c) => ({ id: c.id, values: c.values, status: c.status, metrics: c.metrics })) }));
+  } else {
+    io.out(sweepText(result));
+    io.out(filesLine(result.files));
+    if (result.status === 'cancelled') io.out(`stopped: st-native sweep --resume ${path.relative(process.cwd(), result.dir) || result.dir} continues it`);
+  }
+  return result.status === 'completed' ? EXIT.ok : stop.exitCode();
+}
