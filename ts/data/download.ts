@@ -194,53 +194,65 @@ async function attempt(a: Attempt): Promise<void> {
 }
 
 /**
+ * Fills `part` with `remote`'s bytes: resumes what is there with an HTTP
+ * Range request, retries dropped connections from where they stopped
+ * (`retries` times, `retryDelayMs` apart) and starts over once when the
+ * server cannot resume. The caller holds the file's lock and checks the
+ * digest.
+ */
+async function fetchPart(remote: { name: string; url: string; bytes: number }, part: string, options: DownloadOptions): Promise<void> {
+  const { signal, progress = null } = options;
+  const retries = options.retries ?? 5;
+  const retryDelayMs = options.retryDelayMs ?? 2000;
+  const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+  let tries = 0;
+  let restarts = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    const have = partSize(part);
+    if (tries === 0 && restarts === 0) {
+      progress?.line(
+        have > 0
+          ? `${remote.name}: resuming at ${megabytes(have)} of ${megabytes(remote.bytes)} from ${remote.url}`
+          : `${remote.name}: downloading ${megabytes(remote.bytes)} from ${remote.url}`,
+      );
+    }
+    try {
+      await attempt({ url: remote.url, part, have, expected: remote.bytes, label: remote.name, progress, signal, stallTimeoutMs });
+      return;
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      if (e instanceof Restart && restarts < 1) {
+        restarts += 1;
+        progress?.line(`${remote.name}: ${e.message}; starting over`);
+        await rm(part, { force: true });
+        continue;
+      }
+      if (e instanceof Restart) throw new DownloadError(e.message, remote.url, false);
+      if (e instanceof DownloadError && e.retryable && tries < retries) {
+        tries += 1;
+        progress?.line(`${remote.name}: ${e.message}; trying again from ${megabytes(partSize(part))} (${tries}/${retries})`);
+        await sleep(retryDelayMs, undefined, signal ? { signal } : undefined);
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+/**
  * Downloads `remote` to `dest`. Resolves once `dest` holds the file with the
  * published MD5 (stamped as verified). Rejects with a DownloadError for
  * network failures (the `.part` stays, to resume), a DatasetError for a
  * checksum mismatch (the `.part` is deleted), or the signal's reason.
  */
 export async function downloadFile(remote: RemoteFile, dest: string, options: DownloadOptions = {}): Promise<void> {
-  const { signal, progress = null } = options;
-  const retries = options.retries ?? 5;
-  const retryDelayMs = options.retryDelayMs ?? 2000;
-  const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+  const { progress = null } = options;
   mkdirSync(path.dirname(dest), { recursive: true });
   const part = partPath(dest);
   const unlock = lock(dest);
   try {
-    let tries = 0;
-    let restarts = 0;
-    for (;;) {
-      signal?.throwIfAborted();
-      const have = partSize(part);
-      if (tries === 0 && restarts === 0) {
-        progress?.line(
-          have > 0
-            ? `${remote.name}: resuming at ${megabytes(have)} of ${megabytes(remote.bytes)} from ${remote.url}`
-            : `${remote.name}: downloading ${megabytes(remote.bytes)} from ${remote.url}`,
-        );
-      }
-      try {
-        await attempt({ url: remote.url, part, have, expected: remote.bytes, label: remote.name, progress, signal, stallTimeoutMs });
-        break;
-      } catch (e) {
-        if (signal?.aborted) throw signal.reason ?? e;
-        if (e instanceof Restart && restarts < 1) {
-          restarts += 1;
-          progress?.line(`${remote.name}: ${e.message}; starting over`);
-          await rm(part, { force: true });
-          continue;
-        }
-        if (e instanceof Restart) throw new DownloadError(e.message, remote.url, false);
-        if (e instanceof DownloadError && e.retryable && tries < retries) {
-          tries += 1;
-          progress?.line(`${remote.name}: ${e.message}; trying again from ${megabytes(partSize(part))} (${tries}/${retries})`);
-          await sleep(retryDelayMs, undefined, signal ? { signal } : undefined);
-          continue;
-        }
-        throw e;
-      }
-    }
+    await fetchPart(remote, part, options);
     progress?.line(`${remote.name}: checking md5`);
     const sum = await md5File(part);
     if (sum !== remote.md5) {
@@ -301,43 +313,12 @@ export async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promi
  * signal's reason.
  */
 export async function downloadChecked(remote: CheckedRemote, dest: string, options: DownloadOptions = {}): Promise<void> {
-  const { signal, progress = null } = options;
-  const retries = options.retries ?? 5;
-  const retryDelayMs = options.retryDelayMs ?? 2000;
-  const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+  const { progress = null } = options;
   mkdirSync(path.dirname(dest), { recursive: true });
   const part = partPath(dest);
   const unlock = lock(dest);
   try {
-    let tries = 0;
-    let restarts = 0;
-    for (;;) {
-      signal?.throwIfAborted();
-      const have = partSize(part);
-      if (tries === 0 && restarts === 0) {
-        progress?.line(have > 0 ? `${remote.name}: resuming at ${megabytes(have)} of ${megabytes(remote.bytes)}` : `${remote.name}: downloading ${megabytes(remote.bytes)} from ${remote.url}`);
-      }
-      try {
-        await attempt({ url: remote.url, part, have, expected: remote.bytes, label: remote.name, progress, signal, stallTimeoutMs });
-        break;
-      } catch (e) {
-        if (signal?.aborted) throw signal.reason ?? e;
-        if (e instanceof Restart && restarts < 1) {
-          restarts += 1;
-          progress?.line(`${remote.name}: ${e.message}; starting over`);
-          await rm(part, { force: true });
-          continue;
-        }
-        if (e instanceof Restart) throw new DownloadError(e.message, remote.url, false);
-        if (e instanceof DownloadError && e.retryable && tries < retries) {
-          tries += 1;
-          progress?.line(`${remote.name}: ${e.message}; trying again from ${megabytes(partSize(part))} (${tries}/${retries})`);
-          await sleep(retryDelayMs, undefined, signal ? { signal } : undefined);
-          continue;
-        }
-        throw e;
-      }
-    }
+    await fetchPart(remote, part, options);
     progress?.line(`${remote.name}: checking ${remote.algorithm}`);
     const sum = await hashFile(part, remote.algorithm);
     if (sum !== remote.digest) {
