@@ -209,6 +209,43 @@ test('zip: a corrupt entry fails its CRC, a cut file and a non-zip are named', a
   await t.throwsAsync(ZipReader.open(path.join(dir, 'page.whl')), { instanceOf: ZipError, message: /not a zip file/ });
 });
 
+test('zip: a deflated entry with a wrong CRC or stated size fails and leaves nothing at its destination; unsafe names are refused', async (t) => {
+  const dir = tempDir(t);
+  const data = Buffer.from('libtorch '.repeat(5000));
+  const good = makeZip([{ name: 'h.so', data }]);
+  // One entry, no Zip64: the central directory header follows the local header (30 bytes + name) and the deflated body.
+  const central = good.length - 22 - (46 + 'h.so'.length);
+  t.is(good.readUInt32LE(central), 0x02014b50);
+  const cases: [string, number, RegExp][] = [
+    ['crc', 16, /crc\.zip: h\.so fails its CRC-32 check/],
+    ['size', 24, /size\.zip: h\.so is damaged: .*bytes/],
+  ];
+  for (const [name, field, message] of cases) {
+    const bad = Buffer.from(good);
+    bad.writeUInt32LE((bad.readUInt32LE(central + field) + 1) >>> 0, central + field);
+    const file = path.join(dir, `${name}.zip`);
+    writeFileSync(file, bad);
+    const zip = await ZipReader.open(file);
+    const out = path.join(dir, name, 'lib', 'h.so');
+    await t.throwsAsync(zip.extract(zip.entries[0]!, out), { instanceOf: ZipError, message });
+    t.deepEqual(readdirSync(path.dirname(out)), [], `${name}: neither the library nor its temp file is left`);
+    await zip.close();
+  }
+  // The unchanged zip extracts (the offsets above are right), replacing what was there.
+  writeFileSync(path.join(dir, 'good.zip'), good);
+  const zip = await ZipReader.open(path.join(dir, 'good.zip'));
+  const out = path.join(dir, 'good', 'h.so');
+  mkdirSync(path.dirname(out));
+  writeFileSync(out, 'old');
+  await zip.extract(zip.entries[0]!, out);
+  sameBytes(t, readFileSync(out), data);
+  t.deepEqual(readdirSync(path.dirname(out)), ['h.so']);
+  await zip.close();
+
+  writeFileSync(path.join(dir, 'escape.whl'), makeZip([{ name: '../../evil.so', data: 'x' }]));
+  await t.throwsAsync(ZipReader.open(path.join(dir, 'escape.whl')), { instanceOf: ZipError, message: /escape\.whl: not a readable zip: .*\.\./ });
+});
+
 // ---------------------------------------------------------------- whole installs
 
 /** Pseudo-random bytes: incompressible, so a wheel spans several reads and a cut lands mid-file. */
