@@ -57,7 +57,8 @@ h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 18px; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 32px; }
 h3 { font-size: 15px; margin: 20px 0 8px; }
 .sub { color: #666; margin: 0 0 16px; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
+/* A table wider than the page scrolls inside its own box, not the page (narrow screens). */
+table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tabular-nums; display: block; max-width: 100%; overflow-x: auto; }
 caption { text-align: left; color: #666; padding-bottom: 4px; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f6f6f6; font-weight: 600; }
