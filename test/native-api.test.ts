@@ -17,11 +17,12 @@ const runsDir = mkdtempSync(path.join(tmpdir(), 'st-native-test-runs-'));
 const parts = z.object({ ceAdv: z.number(), ceBenign: z.number(), ceCol: z.number(), reg: z.number() }).partial().strict();
 const evalResult = { epoch: z.number().int(), split: z.enum(['validation', 'test']), cleanAcc: z.number().min(0).max(1), robustAcc: z.number().min(0).max(1), attack: z.string(), samples: z.number().int(), seconds: z.number() };
 const eventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('start'), model: z.string(), parameters: z.number(), device: z.string(), method: z.string(), trainSize: z.number(), testSize: z.number(), epochs: z.number(), stepsPerEpoch: z.number(), startEpoch: z.number() }).strict(),
+  z.object({ type: z.literal('start'), model: z.string(), parameters: z.number(), device: z.string(), method: z.string(), trainSize: z.number(), testSize: z.number(), epochs: z.number(), stepsPerEpoch: z.number(), startEpoch: z.number(), evalEpochs: z.array(z.number().int()), finalTestSize: z.number().int().nullable() }).strict(),
   z.object({ type: z.literal('step'), epoch: z.number(), step: z.number(), stepsPerEpoch: z.number(), lr: z.number(), loss: z.number(), parts, imagesPerSec: z.number(), elapsedSec: z.number() }).strict(),
   z.object({ type: z.literal('epoch'), epoch: z.number(), loss: z.number(), parts, trainAcc: z.number(), seconds: z.number(), imagesPerSec: z.number() }).strict(),
+  z.object({ type: z.literal('evalProgress'), phase: z.enum(['epoch', 'finalTest']), epoch: z.number().int(), split: z.enum(['validation', 'test']), done: z.number().int(), total: z.number().int(), elapsedSec: z.number() }).strict(),
   z.object({ type: z.literal('eval'), ...evalResult }).strict(),
-  z.object({ type: z.literal('checkpoint'), epoch: z.number(), kind: z.enum(['last', 'best', 'interrupted']), path: z.string() }).strict(),
+  z.object({ type: z.literal('checkpoint'), epoch: z.number(), kind: z.enum(['last', 'best', 'interrupted']), path: z.string(), tied: z.boolean() }).strict(),
   z.object({ type: z.literal('done'), status: z.enum(['completed', 'cancelled']), epochsCompleted: z.number(), selectedOn: z.enum(['validation', 'test']), best: z.object(evalResult).strict().nullable(), last: z.object(evalResult).strict().nullable(), test: z.object(evalResult).strict().nullable(), lastCheckpoint: z.string().nullable(), bestCheckpoint: z.string().nullable(), seconds: z.number() }).strict(),
 ]);
 
@@ -70,7 +71,10 @@ test.serial('ST is far more robust than a normally trained model under the same 
 
   // Every event fits the contract; the run folder holds what it promises.
   for (const e of events) t.true(eventSchema.safeParse(e).success, JSON.stringify(e));
-  t.deepEqual(events.map((e) => e.type).filter((k) => k !== 'step').slice(0, 4), ['start', 'epoch', 'eval', 'checkpoint']);
+  t.deepEqual(events.map((e) => e.type).filter((k) => k !== 'step' && k !== 'evalProgress').slice(0, 4), ['start', 'epoch', 'eval', 'checkpoint']);
+  // Each evaluation's progress reaches its total before its result.
+  const evalAt = events.findIndex((e) => e.type === 'eval');
+  t.like([...events.slice(0, evalAt)].reverse().find((e) => e.type === 'evalProgress'), { phase: 'epoch', epoch: 1, done: 500, total: 500 });
   const lines = readFileSync(path.join(st.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n');
   t.is(lines.length, events.length);
   const summary = JSON.parse(readFileSync(path.join(st.runDir, 'summary.json'), 'utf8'));

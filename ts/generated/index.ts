@@ -14,6 +14,7 @@ export type { DataSource } from "./DataSource.js";
 export type { DeviceChoice } from "./DeviceChoice.js";
 export type { EvalConfig } from "./EvalConfig.js";
 export type { EvalEvent } from "./EvalEvent.js";
+export type { EvalPhase } from "./EvalPhase.js";
 export type { EvalReport } from "./EvalReport.js";
 export type { EvalRequest } from "./EvalRequest.js";
 export type { EvalResult } from "./EvalResult.js";

@@ -1,4 +1,4 @@
-/** Binds the store to the view; a once-a-second tick keeps the clock moving between events. */
+/** Binds the store to the view; a once-a-second tick keeps the clock and the ETAs moving between events. */
 import React, { useEffect, useState, useSyncExternalStore } from 'react';
 import { TrainView } from './TrainView.js';
 import type { TrainStore } from './store.js';
@@ -13,5 +13,5 @@ export function App({ store, tickMs = 1000 }: { store: TrainStore; tickMs?: numb
     return () => clearInterval(t);
   }, [state.phase, tickMs]);
   const elapsed = state.phase === 'done' ? state.elapsedSec : Math.max(state.elapsedSec, (Date.now() - startedAt) / 1000);
-  return <TrainView state={{ ...state, elapsedSec: elapsed }} />;
+  return <TrainView state={{ ...state, elapsedSec: elapsed }} nowMs={Date.now()} />;
 }

@@ -5,8 +5,8 @@
  */
 import React from 'react';
 import { Box, Static, Text } from 'ink';
-import { bar, duration, lr, num, pct } from './format.js';
-import { epochEtaSeconds, pendingRow, runEtaSeconds, settledRows, type EpochRow, type TrainViewState } from './state.js';
+import { bar, duration, etaText, lr, num, pct } from './format.js';
+import { epochEtaSeconds, evalEtaSeconds, pendingRow, runEtaOf, settledRows, type EpochRow, type TrainViewState } from './state.js';
 
 function EpochLine({ row }: { row: EpochRow }) {
   return (
@@ -14,13 +14,19 @@ function EpochLine({ row }: { row: EpochRow }) {
       {String(row.epoch).padStart(5)}  {pct(row.eval?.cleanAcc)}  {pct(row.eval?.robustAcc)}  {num(row.loss).padStart(7)}
       {'  '}
       {pct(row.trainAcc)}  {duration(row.seconds + (row.eval?.seconds ?? 0)).padStart(7)}
-      {row.best ? <Text color="green">  ★ new best</Text> : null}
+      {row.best === 'new' ? <Text color="green">  ★ new best</Text> : row.best === 'tied' ? <Text dimColor>  tied best</Text> : null}
     </Text>
   );
 }
 
-export function TrainView({ state }: { state: TrainViewState }) {
+/**
+ * `nowMs`: the wall clock at this render (the App's tick), from which the
+ * ETAs count down since the latest event; without it they are as measured.
+ */
+export function TrainView({ state, nowMs }: { state: TrainViewState; nowMs?: number }) {
   const s = state;
+  const evaluating = s.phase === 'evaluating' || s.phase === 'testing';
+  const progress = evaluating ? s.evalProgress : undefined;
   const firstEval = s.rows.find((r) => r.eval)?.eval;
   const attack = firstEval?.attack ?? 'pgd-20';
   const header = `${'epoch'.padStart(5)}  ${'clean'.padStart(6)}  ${attack.padStart(6)}  ${'loss'.padStart(7)}  ${'train'.padStart(6)}  ${'time'.padStart(7)}`;
@@ -55,22 +61,31 @@ export function TrainView({ state }: { state: TrainViewState }) {
             {s.method ?? '…'} · {s.model ?? '…'} ({s.parameters?.toLocaleString('en-US') ?? '?'} params) · {s.device ?? '…'} · lr {lr(s.lr)}
           </Text>
           {s.stopping ? (
-            <Text color="yellow">stopping after this step and saving checkpoints/interrupted.safetensors… (Ctrl-C again quits at once)</Text>
+            <Text color="yellow">
+              stopping after this {evaluating ? 'evaluation batch' : 'step'} and saving checkpoints/interrupted.safetensors… (Ctrl-C again quits at once)
+            </Text>
           ) : null}
           <Text>
             epoch {bar(s.epoch - 1 + (s.stepsPerEpoch ? s.step / s.stepsPerEpoch : 0), s.epochs)} {s.epoch}/{s.epochs}
           </Text>
           <Text>
             batch {bar(s.step, s.stepsPerEpoch)} {s.step}/{s.stepsPerEpoch}
-            {s.phase === 'evaluating' ? <Text color="yellow"> evaluating…</Text> : null}
+            {evaluating && !progress ? <Text color="yellow"> evaluating…</Text> : null}
           </Text>
+          {progress ? (
+            <Text>
+              {progress.phase === 'finalTest' ? 'test ' : 'eval '} <Text color="yellow">{bar(progress.done, progress.total)}</Text>{' '}
+              {`${progress.done}/${progress.total}`} · ETA {duration(evalEtaSeconds(s, nowMs))}
+            </Text>
+          ) : null}
           <Text>
             CE adv <Text color="red">{num(s.parts.ceAdv)}</Text> · benign {num(s.parts.ceBenign)} · col{' '}
             <Text color="cyan">{num(s.parts.ceCol)}</Text> · reg {num(s.parts.reg, 4)} · loss {num(s.loss)}
           </Text>
           <Text>
-            {s.imagesPerSec === undefined ? '-' : s.imagesPerSec.toFixed(0)} img/s · epoch ETA {duration(epochEtaSeconds(s))} · run ETA{' '}
-            {duration(runEtaSeconds(s))} · elapsed {duration(s.elapsedSec)}
+            {s.imagesPerSec === undefined ? '-' : s.imagesPerSec.toFixed(0)} img/s
+            {s.phase === 'training' ? ` · epoch ETA ${duration(epochEtaSeconds(s, nowMs))}` : ''} · run ETA {etaText(runEtaOf(s, nowMs))} · elapsed{' '}
+            {duration(s.elapsedSec)}
           </Text>
         </Box>
       )}

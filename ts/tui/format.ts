@@ -43,6 +43,14 @@ export function duration(seconds: number | undefined): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
+/**
+ * A run ETA: `12:34`; `≥12:34` when it leaves out evaluations not timed yet
+ * (see eta.ts); `--:--` when nothing is known.
+ */
+export function etaText(eta: { seconds: number; partial: boolean } | undefined): string {
+  return eta === undefined ? duration(undefined) : `${eta.partial ? '≥' : ''}${duration(eta.seconds)}`;
+}
+
 /** A text progress bar of `width` cells. */
 export function bar(done: number, total: number, width = 30): string {
   const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;

@@ -3,16 +3,22 @@
  * TUI, the plain printer and tests all read the same numbers).
  */
 import type { EvalResult, LossParts, TrainEvent, TrainSummary } from '../native-types.js';
+import { evalLeftSeconds, runEta, trainLeftSeconds, type Eta, type EvalUnderWay } from './eta.js';
 
 /** A finished epoch: its `epoch` event, then its evaluation and best marker. */
 export type EpochRow = Omit<Extract<TrainEvent, { type: 'epoch' }>, 'type'> & {
   eval?: EvalResult;
   /**
-   * This epoch set a new best (a `best` checkpoint was written for it). Never
-   * cleared by later epochs: the table is printed once, row by row.
+   * A `best` checkpoint was written for this epoch: `new` when it beat the
+   * best so far, `tied` when it equalled it (a tie goes to the later epoch,
+   * as the reference code selects). Never cleared by later epochs: the table
+   * is printed once, row by row.
    */
-  best?: boolean;
+  best?: 'new' | 'tied';
 };
+
+/** The evaluation under way: after an epoch, or the final test. */
+export type EvalProgress = EvalUnderWay & Omit<Extract<TrainEvent, { type: 'evalProgress' }>, 'type' | 'done' | 'total' | 'elapsedSec'>;
 
 export interface TrainViewState {
   model?: string;
@@ -31,9 +37,25 @@ export interface TrainViewState {
   parts: LossParts;
   imagesPerSec?: number;
   elapsedSec: number;
-  /** Seconds the last evaluation took (for the run ETA). */
-  lastEvalSeconds?: number;
-  phase: 'starting' | 'training' | 'evaluating' | 'done';
+  /** Epochs after which the evaluation runs, and the final test's images (0: none). */
+  evalEpochs: number[];
+  finalTestSize: number;
+  /** Seconds the last finished epoch's training took (for the run ETA). */
+  epochTrainSec?: number;
+  /** Seconds per image of the last finished evaluation (for the run ETA). */
+  evalSecPerImage?: number;
+  /** The evaluation under way, as its last progress event told. */
+  evalProgress?: EvalProgress;
+  /**
+   * `between`: the current epoch is trained and evaluated, its checkpoints
+   * are being written; `testing`: the final test of the best checkpoint.
+   */
+  phase: 'starting' | 'training' | 'evaluating' | 'between' | 'testing' | 'done';
+  /**
+   * Wall-clock time (ms) of the latest event, set by whoever feeds events
+   * live (the store): the ETAs count down from it between events.
+   */
+  updatedAtMs?: number;
   rows: EpochRow[];
   /** The best checkpoint's test result, when selection ran on a validation split. */
   finalTest?: EvalResult;
@@ -54,6 +76,8 @@ export const initialState: TrainViewState = {
   lr: 0,
   parts: {},
   elapsedSec: 0,
+  evalEpochs: [],
+  finalTestSize: 0,
   phase: 'starting',
   rows: [],
 };
@@ -72,6 +96,8 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
         epochs: e.epochs,
         stepsPerEpoch: e.stepsPerEpoch,
         epoch: e.startEpoch,
+        evalEpochs: e.evalEpochs,
+        finalTestSize: e.finalTestSize ?? 0,
         phase: 'training',
       };
     case 'step':
@@ -90,21 +116,28 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
     case 'epoch':
       return {
         ...s,
-        phase: 'evaluating',
+        phase: s.evalEpochs.includes(e.epoch) ? 'evaluating' : 'between',
+        epochTrainSec: e.seconds,
+        evalProgress: undefined,
         rows: [...s.rows, (({ type: _type, ...row }) => row)(e)],
       };
+    case 'evalProgress': {
+      const { type: _type, ...progress } = e;
+      return { ...s, phase: e.phase === 'finalTest' ? 'testing' : 'evaluating', evalProgress: progress };
+    }
     case 'eval': {
       const { type: _type, ...result } = e;
+      const timing = { evalSecPerImage: result.samples > 0 ? result.seconds / result.samples : s.evalSecPerImage, evalProgress: undefined };
       // Per-epoch evaluations all use one split; a test evaluation after
       // validation-based selection is the final report, not an epoch's row.
       const selectionSplit = s.rows.find((r) => r.eval)?.eval?.split ?? result.split;
-      if (result.split !== selectionSplit) return { ...s, finalTest: result };
+      if (result.split !== selectionSplit) return { ...s, ...timing, finalTest: result, finalTestSize: 0 };
       const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, eval: result } : r));
-      return { ...s, rows, lastEvalSeconds: e.seconds, phase: 'training' };
+      return { ...s, ...timing, rows, phase: 'between' };
     }
     case 'checkpoint': {
       if (e.kind !== 'best') return { ...s, lastCheckpoint: e.path };
-      const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, best: true } : r));
+      const rows = s.rows.map((r) => (r.epoch === e.epoch ? { ...r, best: e.tied ? ('tied' as const) : ('new' as const) } : r));
       return { ...s, rows, bestEpoch: e.epoch };
     }
     case 'done': {
@@ -124,29 +157,64 @@ export function isSettled(s: TrainViewState, row: EpochRow): boolean {
   return s.phase === 'done' || row.epoch < s.epoch;
 }
 
-/** Rows for the printed-once table: settled, and evaluated (at the end, unevaluated ones too: a cancelled evaluation). */
-export function settledRows(s: TrainViewState): EpochRow[] {
-  return s.rows.filter((r) => isSettled(s, r) && (r.eval !== undefined || s.phase === 'done'));
+/** Whether a row has all the numbers it will get: evaluated, or not scheduled for evaluation. */
+function isComplete(s: TrainViewState, row: EpochRow): boolean {
+  return row.eval !== undefined || !s.evalEpochs.includes(row.epoch);
 }
 
-/** The latest evaluated row while its checkpoints may still arrive. */
+/**
+ * Rows for the printed-once table, in epoch order: settled and complete (at
+ * the end, incomplete ones too: a cancelled evaluation).
+ */
+export function settledRows(s: TrainViewState): EpochRow[] {
+  return s.rows.filter((r) => isSettled(s, r) && (isComplete(s, r) || s.phase === 'done'));
+}
+
+/** The latest complete row while its checkpoints may still arrive. */
 export function pendingRow(s: TrainViewState): EpochRow | undefined {
   const last = s.rows.at(-1);
-  return last && last.eval && !isSettled(s, last) ? last : undefined;
+  return last && isComplete(s, last) && !isSettled(s, last) ? last : undefined;
 }
 
-/** Seconds left in the current epoch's training, from the live throughput. */
-export function epochEtaSeconds(s: TrainViewState): number | undefined {
-  if (!s.imagesPerSec || s.stepsPerEpoch === 0) return undefined;
-  const left = s.trainSize * (1 - s.step / s.stepsPerEpoch);
-  return Math.max(0, left / s.imagesPerSec);
+/** Seconds since the state's numbers were measured, at wall-clock `nowMs`. */
+function sinceSec(s: TrainViewState, nowMs: number | undefined): number {
+  return nowMs === undefined || s.updatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.updatedAtMs) / 1000);
 }
 
-/** Seconds left in the whole run: this epoch, later epochs, and their evaluations. */
-export function runEtaSeconds(s: TrainViewState): number | undefined {
-  const epochEta = epochEtaSeconds(s);
-  if (epochEta === undefined || !s.imagesPerSec) return undefined;
-  const evalSecs = s.lastEvalSeconds ?? 0;
-  const laterEpochs = Math.max(0, s.epochs - s.epoch);
-  return epochEta + evalSecs + laterEpochs * (s.trainSize / s.imagesPerSec + evalSecs);
+/** Seconds left in the current epoch's training, from the live throughput (0 once it is trained). */
+export function epochEtaSeconds(s: TrainViewState, nowMs?: number): number | undefined {
+  if (s.phase !== 'training') return s.phase === 'starting' ? undefined : 0;
+  if (s.stepsPerEpoch === 0) return undefined;
+  return trainLeftSeconds({ trainSize: s.trainSize, stepFraction: s.step / s.stepsPerEpoch, imagesPerSec: s.imagesPerSec, sinceSec: sinceSec(s, nowMs) });
+}
+
+/** Seconds left in the evaluation under way, if one is and it can be timed. */
+export function evalEtaSeconds(s: TrainViewState, nowMs?: number): number | undefined {
+  return s.evalProgress && evalLeftSeconds(s.evalProgress, s.evalSecPerImage, sinceSec(s, nowMs));
+}
+
+/** Time left in the whole run: this epoch, its evaluation, later epochs and theirs, the final test (see eta.ts). */
+export function runEtaOf(s: TrainViewState, nowMs?: number): Eta | undefined {
+  if (s.phase === 'starting' || s.phase === 'done') return undefined;
+  return runEta({
+    epochs: s.epochs,
+    epoch: s.epoch,
+    phase: s.phase,
+    stepFraction: s.stepsPerEpoch > 0 ? s.step / s.stepsPerEpoch : 0,
+    trainSize: s.trainSize,
+    imagesPerSec: s.imagesPerSec,
+    epochTrainSec: s.epochTrainSec,
+    evalEpochs: s.evalEpochs,
+    evalSize: s.testSize,
+    finalTestSize: s.finalTestSize,
+    evalSecPerImage: s.evalSecPerImage,
+    current: s.evalProgress,
+    sinceSec: sinceSec(s, nowMs),
+  });
+}
+
+/** Seconds left in the whole run, when every part of it could be timed. */
+export function runEtaSeconds(s: TrainViewState, nowMs?: number): number | undefined {
+  const eta = runEtaOf(s, nowMs);
+  return eta && !eta.partial ? eta.seconds : undefined;
 }

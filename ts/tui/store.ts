@@ -1,6 +1,7 @@
 /**
- * An event-fed store with throttled notifications: step ticks are coalesced
- * to at most one redraw per `intervalMs`; every other event redraws at once.
+ * An event-fed store with throttled notifications: step ticks and evaluation
+ * progress are coalesced to at most one redraw per `intervalMs`; every other
+ * event redraws at once.
  */
 import type { TrainEvent } from '../native-types.js';
 import { initialState, reduce, type TrainViewState } from './state.js';
@@ -11,7 +12,11 @@ export class TrainStore {
   private timer: NodeJS.Timeout | undefined;
   private lastNotify = 0;
 
-  constructor(private readonly intervalMs = 100) {}
+  constructor(
+    private readonly intervalMs = 100,
+    /** The wall clock events are stamped with (the ETAs count down from it). */
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   getState = (): TrainViewState => this.state;
 
@@ -21,8 +26,9 @@ export class TrainStore {
   };
 
   push(event: TrainEvent): void {
-    this.state = reduce(this.state, event);
-    if (event.type !== 'step') return this.notify();
+    // Stamped with the time it arrived: the ETAs count down from it.
+    this.state = { ...reduce(this.state, event), updatedAtMs: this.clock() };
+    if (event.type !== 'step' && event.type !== 'evalProgress') return this.notify();
     const wait = this.intervalMs - (Date.now() - this.lastNotify);
     if (wait <= 0) this.notify();
     else this.timer ??= setTimeout(() => this.notify(), wait);

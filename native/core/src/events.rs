@@ -61,6 +61,18 @@ pub enum CheckpointKind {
     Interrupted,
 }
 
+/// Which evaluation an `EvalProgress` event follows.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum EvalPhase {
+    /// The evaluation after an epoch, on the selection split.
+    Epoch,
+    /// The best checkpoint on the test split, once at the end of a run that
+    /// selected on a validation split.
+    FinalTest,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +121,12 @@ pub enum Event {
         epochs: usize,
         steps_per_epoch: usize,
         start_epoch: usize,
+        /// The epochs from `startEpoch` on after which the held-out
+        /// evaluation runs (the schedule; always the last one).
+        eval_epochs: Vec<usize>,
+        /// Images of the final test of the best checkpoint, when selection
+        /// runs on a validation split; null when there is none.
+        final_test_size: Option<i64>,
     },
     #[serde(rename_all = "camelCase")]
     Step {
@@ -132,12 +150,31 @@ pub enum Event {
         seconds: f64,
         images_per_sec: f64,
     },
+    /// Progress of an evaluation: sent when it starts (`done` 0), then at
+    /// most a few times a second, and when its last batch is done. Like step
+    /// ticks, these may be dropped when the consumer falls behind.
+    #[serde(rename_all = "camelCase")]
+    EvalProgress {
+        phase: EvalPhase,
+        /// The epoch evaluated (for the final test: the best checkpoint's).
+        epoch: usize,
+        split: EvalSplit,
+        /// Images evaluated so far, of `total`.
+        done: i64,
+        total: i64,
+        /// Seconds since this evaluation started.
+        elapsed_sec: f64,
+    },
     Eval(EvalResult),
     #[serde(rename_all = "camelCase")]
     Checkpoint {
         epoch: usize,
         kind: CheckpointKind,
         path: String,
+        /// A `best` checkpoint written because the epoch tied the best robust
+        /// accuracy so far (a tie goes to the later epoch) rather than beat
+        /// it. False for every other checkpoint.
+        tied: bool,
     },
     Done(TrainSummary),
 }

@@ -73,6 +73,7 @@ fn a_run_emits_events_in_order_and_writes_loadable_checkpoints() {
         .map(|e| match e {
             Event::Start { .. } => "start",
             Event::Step { .. } => "step",
+            Event::EvalProgress { .. } => "evalProgress",
             Event::Epoch { .. } => "epoch",
             Event::Eval(_) => "eval",
             Event::Checkpoint { .. } => "checkpoint",

@@ -45,8 +45,9 @@ impl OwnedData {
     }
 }
 
-/// Forwards events to JS. Step ticks are dropped when the queue is full; every
-/// other event waits for room, so none of them is ever lost.
+/// Forwards events to JS. Step ticks and evaluation progress are dropped when
+/// the queue is full; every other event waits for room, so none of them is
+/// ever lost.
 struct JsSink(EventCallback);
 
 impl EventSink for JsSink {
@@ -55,7 +56,9 @@ impl EventSink for JsSink {
             return;
         }
         let mode = match event {
-            Event::Step { .. } => ThreadsafeFunctionCallMode::NonBlocking,
+            Event::Step { .. } | Event::EvalProgress { .. } => {
+                ThreadsafeFunctionCallMode::NonBlocking
+            }
             _ => ThreadsafeFunctionCallMode::Blocking,
         };
         let json = serde_json::to_string(&event).expect("events serialise");

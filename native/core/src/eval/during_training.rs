@@ -1,6 +1,7 @@
 //! Evaluation during training: clean and PGD accuracy on a held-out split
 //! with the run's own settings and seeds (what model selection and the
-//! summary report), and the same for a saved checkpoint.
+//! summary report), optionally followed batch by batch (the training loop's
+//! progress events), and the same for a saved checkpoint.
 
 use crate::attacks::pgd::{AttackLoss, Pgd};
 use crate::attacks::Norm;
@@ -46,9 +47,55 @@ pub fn evaluate(
 ) -> Option<EvalResult> {
     let started = Instant::now();
     let points = run_points(net, split, cfg, seed, epoch, cancel, false, None)?;
+    Some(result_of(&points, which, cfg, epoch, started))
+}
+
+/// The images an evaluation of `split` with `cfg` covers.
+pub fn eval_samples(split: &Split, cfg: &EvalConfig) -> i64 {
+    cfg.max_samples.map_or(split.len(), |m| m.min(split.len()))
+}
+
+/// `evaluate`, reporting `progress(done, total)` when it starts (done 0)
+/// and after every batch. The draws and the result are `evaluate`'s; only a
+/// read of each batch's count is added (a device sync per batch).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_observed(
+    net: &dyn Classifier,
+    split: &Split,
+    which: EvalSplit,
+    cfg: &EvalConfig,
+    seed: i64,
+    epoch: usize,
+    cancel: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Option<EvalResult> {
+    let started = Instant::now();
+    let total = eval_samples(split, cfg);
+    progress(0, total);
+    let mut on_batch = |done: i64, _robust: i64| progress(done, total);
+    let points = run_points(
+        net,
+        split,
+        cfg,
+        seed,
+        epoch,
+        cancel,
+        false,
+        Some(&mut on_batch),
+    )?;
+    Some(result_of(&points, which, cfg, epoch, started))
+}
+
+fn result_of(
+    points: &RunPoints,
+    which: EvalSplit,
+    cfg: &EvalConfig,
+    epoch: usize,
+    started: Instant,
+) -> EvalResult {
     let n = points.clean.size()[0];
     let count = |t: &Tensor| t.sum(Kind::Int64).int64_value(&[]);
-    Some(EvalResult {
+    EvalResult {
         epoch,
         split: which,
         clean_acc: count(&points.clean) as f64 / n as f64,
@@ -56,7 +103,7 @@ pub fn evaluate(
         attack: pgd_of(cfg).name(),
         samples: n,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 /// Per-point outcome of the run's evaluation (`evaluate`): clean and
@@ -84,7 +131,7 @@ pub(super) fn run_points(
     mut on_batch: Option<&mut dyn FnMut(i64, i64)>,
 ) -> Option<RunPoints> {
     tch::manual_seed(eval_seed(seed, epoch));
-    let n = cfg.max_samples.map_or(split.len(), |m| m.min(split.len()));
+    let n = eval_samples(split, cfg);
     let attack = pgd_of(cfg);
     let (mut clean, mut robust, mut adv) = (Vec::new(), Vec::new(), Vec::new());
     let mut robust_count = 0;

@@ -34,7 +34,9 @@ mod table;
 
 pub use adversarial::ADVERSARIAL_PREFIX;
 pub use checksum::content_crc;
-pub use during_training::{eval_seed, evaluate, evaluate_checkpoint, pgd_of};
+pub use during_training::{
+    eval_samples, eval_seed, evaluate, evaluate_checkpoint, evaluate_observed, pgd_of,
+};
 pub use evaluate_file::evaluate_attacks;
 pub use events::EvalEvent;
 pub use normalize::{Normalization, Normalized};

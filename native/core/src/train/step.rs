@@ -1,0 +1,115 @@
+//! One optimisation step on one mini-batch, and the running sums an epoch
+//! keeps of its steps (on the device: read on the host only for events).
+
+use crate::config::AugmentConfig;
+use crate::data::augment;
+use crate::error::{CoreError, Result};
+use crate::events::LossParts;
+use crate::methods::{Method, PartTensors};
+use crate::models::Classifier;
+use crate::optim::Sgd;
+use tch::{Kind, Tensor};
+
+/// Running sums of an epoch's loss parts, kept on the device.
+#[derive(Default)]
+pub(super) struct PartSums {
+    ce_adv: Option<Tensor>,
+    ce_benign: Option<Tensor>,
+    ce_col: Option<Tensor>,
+    reg: Option<Tensor>,
+}
+
+impl PartSums {
+    fn add(&mut self, p: &PartTensors, weight: f64) {
+        fn acc(sum: &mut Option<Tensor>, part: &Option<Tensor>, w: f64) {
+            if let Some(v) = part {
+                let v = v.to_kind(Kind::Double) * w;
+                *sum = Some(match sum.take() {
+                    Some(s) => s + v,
+                    None => v,
+                });
+            }
+        }
+        acc(&mut self.ce_adv, &p.ce_adv, weight);
+        acc(&mut self.ce_benign, &p.ce_benign, weight);
+        acc(&mut self.ce_col, &p.ce_col, weight);
+        acc(&mut self.reg, &p.reg, weight);
+    }
+
+    /// Means over `count` samples, read on the host.
+    pub fn means(&self, count: f64) -> LossParts {
+        let m = |s: &Option<Tensor>| s.as_ref().map(|t| t.double_value(&[]) / count);
+        LossParts {
+            ce_adv: m(&self.ce_adv),
+            ce_benign: m(&self.ce_benign),
+            ce_col: m(&self.ce_col),
+            reg: m(&self.reg),
+        }
+    }
+}
+
+/// What an epoch accumulates over its steps.
+pub(super) struct EpochSums {
+    pub parts: PartSums,
+    /// Sum of batch-mean losses weighted by batch size.
+    pub loss: f64,
+    /// Correctly classified training samples (device scalar).
+    pub correct: Tensor,
+    pub seen: i64,
+}
+
+impl EpochSums {
+    pub fn new(device: tch::Device) -> Self {
+        EpochSums {
+            parts: PartSums::default(),
+            loss: 0.0,
+            correct: Tensor::zeros([], (Kind::Int64, device)),
+            seen: 0,
+        }
+    }
+
+    pub fn mean_loss(&self) -> f64 {
+        self.loss / self.seen as f64
+    }
+}
+
+/// Where a step stands in the run, for the error of a diverged step.
+#[derive(Clone, Copy)]
+pub(super) struct StepAt {
+    pub epoch: usize,
+    pub step: usize,
+}
+
+/// Trains on the batch (`x`, `y`) (augmented here) and adds it to `sums`.
+/// A non-finite loss is refused before the optimiser steps, so a diverged
+/// step never reaches the weights.
+pub(super) fn train_step(
+    method: &mut dyn Method,
+    net: &dyn Classifier,
+    opt: &mut Sgd,
+    (x, y): (Tensor, Tensor),
+    aug: &AugmentConfig,
+    at: StepAt,
+    sums: &mut EpochSums,
+) -> Result<()> {
+    let len = y.size()[0];
+    let x = augment(&x, aug);
+    let out = method.loss(net, &x, &y);
+    let loss = out.loss.double_value(&[]);
+    if !loss.is_finite() {
+        method.after_step();
+        return Err(CoreError::NonFiniteLoss {
+            epoch: at.epoch,
+            step: at.step,
+            value: loss,
+        });
+    }
+    opt.backward_step(&out.loss);
+    // AWP removes its weight perturbation here, after the step.
+    method.after_step();
+    sums.loss += loss * len as f64;
+    sums.parts.add(&out.parts, len as f64);
+    sums.correct += out.correct;
+    sums.seen += len;
+    Ok(())
+}
