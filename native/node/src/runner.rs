@@ -177,7 +177,8 @@ pub fn spawn_attack_eval(
             }
             // Batch and progress ticks may be dropped when the queue is full; the rest wait.
             let mode = match event {
-                st_core::eval::EvalEvent::Batch { .. } | st_core::eval::EvalEvent::Progress { .. } => {
+                st_core::eval::EvalEvent::Batch { .. }
+                | st_core::eval::EvalEvent::Progress { .. } => {
                     ThreadsafeFunctionCallMode::NonBlocking
                 }
                 _ => ThreadsafeFunctionCallMode::Blocking,
