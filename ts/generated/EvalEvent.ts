@@ -29,6 +29,31 @@ export type EvalEvent = {
   points: number,
   robust: number,
   samples: number,
+} | {
+  "type": "progress",
+  attack: string,
+  index: number,
+  /**
+   * The AutoAttack's current stage; null for other attacks.
+   */
+  stage: string | null,
+  /**
+   * Images done of `total` (an AutoAttack: of the stage), the batch
+   * under attack counted by the share of its iterations done
+   * (fractional).
+   */
+  done: number,
+  total: number,
+  /**
+   * Seconds in the attack (an AutoAttack: in the stage, including
+   * time before a resume).
+   */
+  seconds: number,
+  /**
+   * Seconds since the attack began in this process (an AutoAttack:
+   * all its stages).
+   */
+  attackSeconds: number,
 } | { "type": "attack" } & AttackResult | {
   "type": "notice",
   message: string,

@@ -178,9 +178,12 @@ pub fn spawn_attack_eval(
             if exit_guard::exiting() {
                 return;
             }
-            // Batch ticks may be dropped when the queue is full; the rest wait.
+            // Batch and progress ticks may be dropped when the queue is full; the rest wait.
             let mode = match event {
-                st_core::eval::EvalEvent::Batch { .. } => ThreadsafeFunctionCallMode::NonBlocking,
+                st_core::eval::EvalEvent::Batch { .. }
+                | st_core::eval::EvalEvent::Progress { .. } => {
+                    ThreadsafeFunctionCallMode::NonBlocking
+                }
                 _ => ThreadsafeFunctionCallMode::Blocking,
             };
             let json = serde_json::to_string(&event).expect("events serialise");

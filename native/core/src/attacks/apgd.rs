@@ -49,7 +49,7 @@
 //! still in the batch evolve exactly as before (points are independent in
 //! eval mode), and a run stops as soon as no point is left.
 
-use super::{l2_norms, mix_seed, Attack, AttackContext, Norm};
+use super::{l2_norms, mix_seed, Attack, AttackContext, Norm, Work};
 use crate::models::{Classifier, Mode};
 use tch::{Kind, Tensor};
 
@@ -273,7 +273,8 @@ impl Run<'_> {
 
     /// One run on (x, y): per point of the batch, whether some iterate was
     /// misclassified, and (where so) a misclassified iterate. None when
-    /// cancelled.
+    /// cancelled. `report` gets the iterations done.
+    #[allow(clippy::too_many_arguments)]
     fn attack(
         &self,
         x: &Tensor,
@@ -282,6 +283,7 @@ impl Run<'_> {
         ce: bool,
         noise: &Tensor,
         ctx: &AttackContext,
+        report: &mut dyn FnMut(usize),
     ) -> Option<(Tensor, Tensor)> {
         let n = x.size()[0];
         let dim = x.dim();
@@ -404,6 +406,7 @@ impl Run<'_> {
                     }
                 }
             });
+            report(i + 1);
             if s.pos.size()[0] == 0 {
                 break;
             }
@@ -425,11 +428,19 @@ impl Attack for Apgd {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         let x = x.detach();
         let y = &y.to_kind(Kind::Int64);
         let n = x.size()[0];
         if n == 0 || self.steps == 0 {
+            report(Work { done: 0, total: 0 });
             return x;
         }
         let mut adv = x.copy();
@@ -462,6 +473,9 @@ impl Attack for Apgd {
             eot_iter: self.eot_iter,
             targeted: ranked.is_some(),
         };
+        // Work: every run's iterations; a run that ends early (no point
+        // left) or is not needed counts as done.
+        let total = (runs.len() * self.steps) as u64;
         for (k, rank) in runs.into_iter().enumerate() {
             if ctx.cancelled() {
                 break;
@@ -492,7 +506,15 @@ impl Attack for Apgd {
                 (Some(r), Some(t)) => r.index_select(0, &idx).select(1, t),
                 _ => ys.shallow_clone(),
             };
-            let Some((broken, found)) = run.attack(&xs, &ys, &target, ce, &noise, ctx) else {
+            let before = (k * self.steps) as u64;
+            let mut tick = |i: usize| {
+                report(Work {
+                    done: before + i as u64,
+                    total,
+                })
+            };
+            let Some((broken, found)) = run.attack(&xs, &ys, &target, ce, &noise, ctx, &mut tick)
+            else {
                 break;
             };
             tch::no_grad(|| {
@@ -504,6 +526,7 @@ impl Attack for Apgd {
                 }
             });
         }
+        report(Work { done: total, total });
         adv
     }
 }

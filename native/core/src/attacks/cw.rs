@@ -5,7 +5,7 @@
 //! points, so it finds points PGD on cross-entropy misses.
 
 use super::pgd::{AttackLoss, Descent};
-use super::{Attack, AttackContext, Keep, Norm};
+use super::{Attack, AttackContext, Keep, Norm, Work};
 use crate::models::Classifier;
 use tch::Tensor;
 
@@ -26,7 +26,14 @@ impl Attack for CwInf {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         Descent {
             norm: Norm::Linf,
             epsilon: self.epsilon,
@@ -37,6 +44,6 @@ impl Attack for CwInf {
             loss: AttackLoss::CwMargin,
             keep: self.keep,
         }
-        .run(net, x, y, ctx)
+        .run_reporting(net, x, y, ctx, report)
     }
 }

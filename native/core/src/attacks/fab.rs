@@ -34,7 +34,7 @@
 //! the sorted breakpoints (the same point in exact arithmetic); random
 //! starts are drawn from `mix_seed(ctx.seed, run)` for each run.
 
-use super::{mix_seed, Attack, AttackContext, Norm};
+use super::{mix_seed, Attack, AttackContext, Norm, Work};
 use crate::models::{Classifier, Mode};
 use tch::{Kind, Tensor};
 
@@ -281,6 +281,7 @@ impl Fab {
         random_start: bool,
         drop_within: Option<f64>,
         ctx: &AttackContext,
+        report: &mut dyn FnMut(usize),
     ) -> (Tensor, Tensor) {
         let m = x0.size()[0];
         let shape = x0.size();
@@ -367,6 +368,7 @@ impl Fab {
             // Where x1 crossed the boundary, pull it back towards x0.
             let back = &x0a + (&next - &x0a) * self.beta;
             x1 = back.where_self(&per_point(&wrong, &next), &next);
+            report(it + 1);
         }
         best_all = best_all.index_copy(0, &rows, &best);
         norm_all = norm_all.index_copy(0, &rows, &best_norm);
@@ -420,7 +422,8 @@ impl Fab {
                 }
                 tch::manual_seed(mix_seed(ctx.seed, (ti * restarts + r) as i64));
                 let tgt = cols.as_ref().map(|c| c.select(1, ti as i64));
-                let (adv, norms) = self.single_run(net, &xs, &ys, tgt.as_ref(), r > 0, None, ctx);
+                let (adv, norms) =
+                    self.single_run(net, &xs, &ys, tgt.as_ref(), r > 0, None, ctx, &mut |_| {});
                 let cur = best_norm.index_select(0, &idx);
                 let better = norms.lt_tensor(&cur);
                 let merged = adv.where_self(&per_point(&better, &adv), &best.index_select(0, &idx));
@@ -439,22 +442,31 @@ impl Attack for Fab {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         let x = x.detach();
         let logits = tch::no_grad(|| net.forward(&x, &Mode::Eval));
         let mut robust = logits.argmax(-1, false).eq_tensor(y);
         let mut out = x.copy();
         let (count, cols) = self.targets_of(&logits);
         let restarts = self.restarts.max(1);
-        for ti in 0..count {
+        // Work: every run's iterations; runs not needed count as done.
+        let total = (count * restarts * self.steps) as u64;
+        'runs: for ti in 0..count {
             for r in 0..restarts {
                 if ctx.cancelled() {
-                    return out;
+                    break 'runs;
                 }
                 let idx = robust.nonzero().squeeze_dim(1);
                 let m = idx.size()[0];
                 if m == 0 {
-                    return out;
+                    break 'runs;
                 }
                 tch::manual_seed(mix_seed(ctx.seed, (ti * restarts + r) as i64));
                 let (xs, ys) = (x.index_select(0, &idx), y.index_select(0, &idx));
@@ -462,7 +474,15 @@ impl Attack for Fab {
                     .as_ref()
                     .map(|c| c.select(1, ti as i64).index_select(0, &idx));
                 let drop = Some(self.epsilon);
-                let (adv, _) = self.single_run(net, &xs, &ys, tgt.as_ref(), r > 0, drop, ctx);
+                let before = ((ti * restarts + r) * self.steps) as u64;
+                let mut tick = |it: usize| {
+                    report(Work {
+                        done: before + it as u64,
+                        total,
+                    })
+                };
+                let (adv, _) =
+                    self.single_run(net, &xs, &ys, tgt.as_ref(), r > 0, drop, ctx, &mut tick);
                 // As the authors' `perturb`: an adversarial counts only if it
                 // is misclassified and within eps.
                 let dist = row_norms(self.norm, &flat(&(&adv - &xs)));
@@ -475,6 +495,7 @@ impl Attack for Fab {
                 }
             }
         }
+        report(Work { done: total, total });
         out
     }
 }

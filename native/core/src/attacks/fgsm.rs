@@ -3,7 +3,7 @@
 //! the normalised gradient).
 
 use super::pgd::{AttackLoss, Descent};
-use super::{Attack, AttackContext, Keep, Norm};
+use super::{Attack, AttackContext, Keep, Norm, Work};
 use crate::models::Classifier;
 use tch::Tensor;
 
@@ -23,7 +23,14 @@ impl Attack for Fgsm {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         Descent {
             norm: self.norm,
             epsilon: self.epsilon,
@@ -34,6 +41,6 @@ impl Attack for Fgsm {
             loss: AttackLoss::CrossEntropy,
             keep: self.keep,
         }
-        .run(net, x, y, ctx)
+        .run_reporting(net, x, y, ctx, report)
     }
 }

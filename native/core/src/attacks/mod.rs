@@ -598,6 +598,26 @@ impl AttackContext<'_> {
     }
 }
 
+/// How much of one `perturb` call's work is done: `done` of `total` units
+/// (iterations or queries, over every restart and target class). Reports
+/// of one call never go back and the last one has `done == total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Work {
+    /// `done / total` (1 for a call with nothing to do).
+    pub fn fraction(self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.done.min(self.total) as f64 / self.total as f64
+        }
+    }
+}
+
 /// An evaluation attack: adversarial inputs for a batch.
 pub trait Attack: Send + Sync {
     /// The threat model's norm and radius.
@@ -607,7 +627,21 @@ pub trait Attack: Send + Sync {
     /// found with `net` in eval mode. Random draws come from libtorch's
     /// generator seeded from `ctx.seed` (the same seed gives the same inputs
     /// on the same device).
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor;
+    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+        self.perturb_reporting(net, x, y, ctx, &mut |_| {})
+    }
+    /// `perturb`, telling `report` as it goes how much of its work is done,
+    /// so that a batch that takes hours shows progress. The inputs are
+    /// `perturb`'s bit for bit: reporting counts loop iterations on the host
+    /// only (no tensor op, no random draw, no read from the device).
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor;
 }
 
 /// SplitMix64: decorrelated seeds from (seed, index) pairs.

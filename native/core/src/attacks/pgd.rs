@@ -9,7 +9,7 @@
 //! (`PgdAttack` here, `fgsm::Fgsm`, `cw::CwInf`): L-inf or L2 steps,
 //! restarts, and per point the strongest input seen (`Keep`).
 
-use super::{project, Attack, AttackContext, Keep, Norm};
+use super::{project, Attack, AttackContext, Keep, Norm, Work};
 use crate::models::{Classifier, Mode};
 use tch::{Kind, Tensor};
 
@@ -174,8 +174,21 @@ pub struct Descent {
 
 impl Descent {
     pub fn run(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+        self.run_reporting(net, x, y, ctx, &mut |_| {})
+    }
+
+    /// `run`, reporting the ascent steps done over all restarts.
+    pub fn run_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         let x = x.detach();
         let mut best: Option<Strongest> = None;
+        let total = (self.restarts.max(1) * self.steps) as u64;
         for r in 0..self.restarts.max(1) {
             if r > 0 && ctx.cancelled() {
                 break;
@@ -214,8 +227,13 @@ impl Descent {
                     &x,
                     self.epsilon,
                 );
+                report(Work {
+                    done: (r * self.steps + t + 1) as u64,
+                    total,
+                });
             }
         }
+        report(Work { done: total, total });
         best.map_or(x, |b| b.x)
     }
 }
@@ -240,7 +258,14 @@ impl Attack for PgdAttack {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         Descent {
             norm: self.norm,
             epsilon: self.epsilon,
@@ -251,7 +276,7 @@ impl Attack for PgdAttack {
             loss: AttackLoss::CrossEntropy,
             keep: self.keep,
         }
-        .run(net, x, y, ctx)
+        .run_reporting(net, x, y, ctx, report)
     }
 }
 

@@ -55,7 +55,7 @@
 //! would not change it; AutoAttack's batched code (one square for the whole
 //! batch) does not, and neither does this one.
 
-use super::{mix_seed, Attack, AttackContext, Norm};
+use super::{mix_seed, Attack, AttackContext, Norm, Work};
 use crate::models::{Classifier, Mode};
 use tch::{Device, Kind, Tensor};
 
@@ -262,6 +262,42 @@ impl Square {
         ctx: &AttackContext,
         stop_after: usize,
     ) -> SquareOutcome {
+        self.attack_reporting(net, x, y, ctx, stop_after, &mut |_| {})
+    }
+
+    /// `attack`, reporting the iterations done over all restarts (a restart
+    /// not needed, or a run that fooled every point, counts as done).
+    pub fn attack_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        stop_after: usize,
+        report: &mut dyn FnMut(Work),
+    ) -> SquareOutcome {
+        let iterations = stop_after.min(self.queries);
+        let total = (self.restarts.max(1) * iterations) as u64;
+        let outcome = self.attack_runs(net, x, y, ctx, stop_after, &mut |k, it| {
+            report(Work {
+                done: (k * iterations + it) as u64,
+                total,
+            })
+        });
+        report(Work { done: total, total });
+        outcome
+    }
+
+    /// The restarts; `report` gets (restart, iterations done in it).
+    fn attack_runs(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        stop_after: usize,
+        report: &mut dyn FnMut(usize, usize),
+    ) -> SquareOutcome {
         let _guard = tch::no_grad_guard();
         let x = x.detach();
         assert_eq!(x.dim(), 4, "Square expects N×C×H×W inputs");
@@ -294,6 +330,7 @@ impl Square {
                 &true_class.index_select(0, &rows),
                 ctx,
                 stop_after,
+                &mut |it| report(k, it),
             );
             // Per point the lower margin; restart 0 replaces the clean
             // input of every attacked point (with its start at least).
@@ -316,7 +353,8 @@ impl Square {
     }
 
     /// One restart on the points given: per point the best input and its
-    /// margin.
+    /// margin. `report` gets the iterations done.
+    #[allow(clippy::too_many_arguments)]
     fn single_run(
         &self,
         net: &dyn Classifier,
@@ -325,6 +363,7 @@ impl Square {
         true_class: &Tensor,
         ctx: &AttackContext,
         stop_after: usize,
+        report: &mut dyn FnMut(usize),
     ) -> (Tensor, Tensor) {
         let (n, c, h, w) = x.size4().expect("N×C×H×W inputs");
         let (kind, device) = (x.kind(), x.device());
@@ -384,6 +423,7 @@ impl Square {
             if ctx.cancelled() {
                 break;
             }
+            report(it);
             let s = self.side(it, c, h, w);
             let u = &draws[it * per_iter..(it + 1) * per_iter];
             let (vh, vw) = (pos(u[0], h - s), pos(u[1], w - s));
@@ -577,7 +617,15 @@ impl Attack for Square {
     fn epsilon(&self) -> f64 {
         self.epsilon
     }
-    fn perturb(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, ctx: &AttackContext) -> Tensor {
-        self.attack(net, x, y, ctx, self.queries).x_adv
+    fn perturb_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
+        self.attack_reporting(net, x, y, ctx, self.queries, report)
+            .x_adv
     }
 }

@@ -38,8 +38,8 @@ pub use during_training::{
     eval_samples, eval_seed, evaluate, evaluate_checkpoint, evaluate_observed, pgd_of,
 };
 pub use evaluate_file::evaluate_attacks;
-pub use events::EvalEvent;
+pub use events::{EvalEvent, PROGRESS_EVERY};
 pub use normalize::{Normalization, Normalized};
 pub use report::{AttackResult, EvalReport, WorstCase};
 pub use request::{images_digest, DataSource, EvalRequest, RunEval};
-pub use table::{attack_table, ResumeSettings, Table, TableSettings};
+pub use table::{attack_table, attack_table_with_progress, ResumeSettings, Table, TableSettings};

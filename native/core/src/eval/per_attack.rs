@@ -1,6 +1,6 @@
 //! One attack over a whole split, batch by batch.
 
-use super::events::EvalEvent;
+use super::events::{EvalEvent, ProgressThrottle};
 use super::report::AttackResult;
 use crate::attacks::{mix_seed, Attack, AttackContext, AttackSpec, Norm};
 use crate::data::Split;
@@ -18,7 +18,8 @@ pub(super) struct Outcome {
     pub run: Option<EvalResult>,
 }
 
-/// One attack (not `run`) over the whole split, batch by batch. None when cancelled.
+/// One attack (not `run`) over the whole split, batch by batch, with the
+/// `progress` events `throttle` lets through. None when cancelled.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn attack_all(
     net: &dyn Classifier,
@@ -30,6 +31,7 @@ pub(super) fn attack_all(
     seed: i64,
     cancel: Option<&AtomicBool>,
     keep_images: bool,
+    throttle: &mut ProgressThrottle,
     sink: &mut dyn FnMut(EvalEvent),
 ) -> Option<(Tensor, Option<Tensor>, i64, f64)> {
     let n = split.len();
@@ -50,7 +52,21 @@ pub(super) fn attack_all(
                     seed: mix_seed(seed, start),
                     cancel,
                 };
-                a.perturb(net, &x, &y, &ctx)
+                let mut report = |w: crate::attacks::Work| {
+                    let done = start as f64 + len as f64 * w.fraction();
+                    if let Some(seconds) = throttle.admit(done) {
+                        sink(EvalEvent::Progress {
+                            attack: spec.name().to_string(),
+                            index,
+                            stage: None,
+                            done,
+                            total: n,
+                            seconds,
+                            attack_seconds: seconds,
+                        });
+                    }
+                };
+                a.perturb_reporting(net, &x, &y, &ctx, &mut report)
             }
         };
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {

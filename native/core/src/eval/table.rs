@@ -2,7 +2,7 @@
 //! point into the worst case.
 
 use super::during_training::{eval_seed, pgd_of, run_points};
-use super::events::EvalEvent;
+use super::events::{EvalEvent, ProgressThrottle, PROGRESS_EVERY};
 use super::halving::halving_on_oom;
 use super::per_attack::{attack_all, Outcome};
 use super::report::{AttackResult, WorstCase};
@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::events::{EvalResult, EvalSplit};
 use crate::models::Classifier;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 
 /// What `attack_table` runs.
@@ -74,6 +74,7 @@ fn run_attacks(
     split: &Split,
     settings: &TableSettings,
     cancel: Option<&AtomicBool>,
+    progress_every: Duration,
     sink: &mut dyn FnMut(EvalEvent),
     notices: &mut Vec<String>,
 ) -> Result<Option<Vec<Outcome>>> {
@@ -165,6 +166,7 @@ fn run_attacks(
                 epsilon,
                 version,
                 seed: settings.seed,
+                progress_every,
                 resume: settings.resume.as_ref().map(|r| super::autoattack::Resume {
                     file: super::autoattack::state_file(&r.prefix, &name),
                     fingerprint: format!(
@@ -204,6 +206,9 @@ fn run_attacks(
             }
         } else {
             let attack = spec.build();
+            // One throttle for every try: a batch redone at half size after
+            // running out of memory does not send the bar back.
+            let mut throttle = ProgressThrottle::new(progress_every);
             let done = halving_on_oom(&name, &mut batch, notices, sink, |b, sink| {
                 attack_all(
                     net,
@@ -215,6 +220,7 @@ fn run_attacks(
                     settings.seed,
                     cancel,
                     keep_images,
+                    &mut throttle,
                     sink,
                 )
             })?;
@@ -255,9 +261,31 @@ pub fn attack_table(
     cancel: Option<&AtomicBool>,
     sink: &mut dyn FnMut(EvalEvent),
 ) -> Result<Option<Table>> {
+    attack_table_with_progress(net, split, settings, cancel, PROGRESS_EVERY, sink)
+}
+
+/// `attack_table` with at most one `progress` event per attack every
+/// `progress_every` (`PROGRESS_EVERY` there; tests ask for every report).
+pub fn attack_table_with_progress(
+    net: &dyn Classifier,
+    split: &Split,
+    settings: &TableSettings,
+    cancel: Option<&AtomicBool>,
+    progress_every: Duration,
+    sink: &mut dyn FnMut(EvalEvent),
+) -> Result<Option<Table>> {
     let n = split.len();
     let mut notices = Vec::new();
-    let Some(outcomes) = run_attacks(net, split, settings, cancel, sink, &mut notices)? else {
+    let Some(outcomes) = run_attacks(
+        net,
+        split,
+        settings,
+        cancel,
+        progress_every,
+        sink,
+        &mut notices,
+    )?
+    else {
         return Ok(None);
     };
     // Clean correctness for the worst case, when `clean` was not listed.
@@ -282,6 +310,7 @@ pub fn attack_table(
                     settings.seed,
                     cancel,
                     false,
+                    &mut ProgressThrottle::new(progress_every),
                     &mut |_| {},
                 )
             })?;

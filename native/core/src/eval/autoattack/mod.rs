@@ -34,7 +34,7 @@ pub use checks::sanity_checks;
 pub use state::{state_file, Resume};
 use state::{Expected, State};
 
-use super::events::EvalEvent;
+use super::events::{EvalEvent, ProgressThrottle};
 pub use super::report::StageResult;
 use crate::attacks::apgd::{Apgd, ApgdLoss};
 use crate::attacks::fab::Fab;
@@ -132,6 +132,8 @@ pub struct AaRun<'a> {
     pub epsilon: f64,
     pub version: AutoAttackVersion,
     pub seed: i64,
+    /// At most one `progress` event this often.
+    pub progress_every: Duration,
     pub resume: Option<Resume>,
 }
 
@@ -255,6 +257,7 @@ pub fn run(
     }
     let count = |t: &Tensor| t.sum(Kind::Int64).int64_value(&[]);
     let mut last_save = Instant::now();
+    let mut throttle = ProgressThrottle::new(r.progress_every);
     while state.stage < stages.len() {
         let k = state.stage;
         let stage = &stages[k];
@@ -263,6 +266,7 @@ pub fn run(
         // Time in this stage before an interruption, plus this session's.
         let (carried, stage_started) = (state.stage_seconds, Instant::now());
         let stage_seconds = || carried + stage_started.elapsed().as_secs_f64();
+        throttle.new_stage();
         sink(EvalEvent::Stage {
             attack: r.name.to_string(),
             index: r.index,
@@ -283,7 +287,8 @@ pub fn run(
                 return Ok(None);
             }
             let pos = state.next;
-            let mut attack_batch = |b: i64, _sink: &mut dyn FnMut(EvalEvent)| -> Option<()> {
+            let throttle = &mut throttle;
+            let mut attack_batch = |b: i64, sink: &mut dyn FnMut(EvalEvent)| -> Option<()> {
                 let len = b.min(total - pos);
                 let idx = points.narrow(0, pos, len);
                 let idx_dev = idx.to_device(device);
@@ -293,7 +298,23 @@ pub fn run(
                     seed: mix_seed(mix_seed(r.seed, k as i64), pos),
                     cancel,
                 };
-                let x_adv = stage.attack.perturb(net, &x, &y, &ctx);
+                let mut report = |w: crate::attacks::Work| {
+                    let done = pos as f64 + len as f64 * w.fraction();
+                    if let Some(attack_seconds) = throttle.admit(done) {
+                        sink(EvalEvent::Progress {
+                            attack: r.name.to_string(),
+                            index: r.index,
+                            stage: Some(stage.name.to_string()),
+                            done,
+                            total,
+                            seconds: stage_seconds(),
+                            attack_seconds,
+                        });
+                    }
+                };
+                let x_adv = stage
+                    .attack
+                    .perturb_reporting(net, &x, &y, &ctx, &mut report);
                 if ctx.cancelled() {
                     return None;
                 }
