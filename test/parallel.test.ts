@@ -7,7 +7,7 @@
  * epoch and ends as the uninterrupted run did.
  */
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readSafetensors } from './helpers/safetensors.js';
@@ -15,7 +15,7 @@ import { compareRuns } from '../ts/experiment/runs.js';
 import { trainSeeds, type SeedsEvent, type SeedsResult } from '../ts/experiment/seeds.js';
 import { sweep, type SweepResult } from '../ts/experiment/sweep.js';
 import { cli } from './helpers/cli.js';
-import { tiny } from './helpers/tiny.js';
+import { tiny, tinyArgs } from './helpers/tiny.js';
 
 const runsDir = mkdtempSync(path.join(tmpdir(), 'st-parallel-'));
 const set = ['method.beta=1,2'];
@@ -85,10 +85,14 @@ test.serial('a cell whose process is killed with SIGKILL fails alone; the next c
   t.deepEqual(robust(again.cells[1]!.metrics), robust(sequential.cells[1]!.metrics));
 });
 
-test.serial('the CLI: --parallel checked, and only with --seeds on train', (t) => {
+test.serial('the CLI: --parallel checked, and only with --seeds on train', async (t) => {
   const bad = cli('sweep', '--set', 'method.beta=1,2', '--parallel', '0');
   t.is(bad.status, 2);
   t.regex(bad.stderr, /--parallel: expected an integer from 1 to 64/);
+  const seeds = cli('train', '--seeds', '2', '--parallel', 'two');
+  t.is(seeds.status, 2);
+  t.regex(seeds.stderr, /--parallel: expected an integer from 1 to 64/);
+  await t.throwsAsync(trainSeeds({ seeds: 2, parallel: 0 }), { message: /options\.parallel: / });
   const alone = cli('train', '--parallel', '2');
   t.is(alone.status, 2);
   t.regex(alone.stderr, /--parallel: only with --seeds/);
@@ -124,4 +128,23 @@ test.serial('a seed stopped midway continues from its last completed epoch and e
   }
   // The group's report, written at the end.
   t.regex(readFileSync(path.join(resumed.dir, 'report.html'), 'utf8'), /Over 1 seed<|Mean accuracy over the seeds/);
+});
+
+test.serial('train writes the run\'s report.html at the end (a sweep not with --no-report), and eval refreshes it with the evaluation', (t) => {
+  const r = cli('train', '--name', 'reported', ...tinyArgs(runsDir));
+  t.is(r.status, 0, r.stderr);
+  const dir = path.join(runsDir, 'reported');
+  const file = path.join(dir, 'report.html');
+  t.regex(r.stderr, new RegExp(`report: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  t.regex(readFileSync(file, 'utf8'), /None kept in this folder/);
+  const before = statSync(file).mtimeMs;
+  const e = cli('eval', dir, '--attacks', 'clean,fgsm', '--n', '16');
+  t.is(e.status, 0, e.stderr);
+  t.true(statSync(file).mtimeMs > before);
+  t.regex(readFileSync(file, 'utf8'), /Evaluations \(1\)/);
+  // --no-report: a sweep with nothing left to train writes none (it was made with report: false).
+  const off = cli('sweep', '--resume', path.join(runsDir, 'killed'), '--no-report');
+  t.is(off.status, 0, off.stderr);
+  t.notRegex(off.stdout, /report:/);
+  t.false(existsSync(path.join(runsDir, 'killed', 'report.html')));
 });
