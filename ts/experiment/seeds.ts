@@ -10,10 +10,17 @@
  *   <group>/runs.csv        one line per seed
  *   <group>/results.md      the table, and how it was made
  *
+ *   <group>/report.html     written at the end (unless `report: false`)
+ *
  * Resumable: running the same group again skips every seed whose run has a
  * completed summary with all its epochs (a folder alone proves nothing: a
- * killed run leaves one) and trains the rest from scratch, after removing
- * what an interrupted attempt left.
+ * killed run leaves one); an interrupted run continues from its resume
+ * checkpoint (its last completed epoch), and one without any is trained
+ * again from scratch after removing what it left.
+ *
+ * With `parallel: N` up to N seeds train at once, each in its own child
+ * process (pool.ts); a seed whose child dies is recorded as failed and the
+ * others finish.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';

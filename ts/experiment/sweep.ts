@@ -5,11 +5,17 @@
  *   <sweep>/grid.json            preset, fixed overrides, axes, seeds, cells
  *   <sweep>/cells/<cell>/        a seeds group per cell (see seeds.ts)
  *   <sweep>/results.json|csv|md  every cell's metrics, mean ± 95% CI
+ *   <sweep>/report.html          the cells' trade-off and intervals, every run
  *
  * Resumable after Ctrl-C or kill -9: a cell whose seeds all have completed
  * summaries and whose results are written is not touched again (not even
- * its files); a cell stopped midway keeps its finished seeds and trains
- * the rest.
+ * its files); a cell stopped midway keeps its finished seeds, continues an
+ * interrupted run from its last completed epoch and trains the rest.
+ *
+ * With `parallel: N`, up to N runs of the whole sweep (cells and seeds
+ * together, one pool) train at once in child processes; a cell whose child
+ * dies is `failed` with its error and the others go on. At the end the
+ * sweep writes report.html (groups.ts draws the per-cell trade-off).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
