@@ -37,6 +37,12 @@ test.serial('two runs at a time, each in its own process: the sequential sweep\'
   t.is(parallel.status, 'completed');
   t.is(pids.length, 2);
   t.deepEqual(numbers(parallel), numbers(sequential));
+  // Accuracies on 32 images are coarse: the weights themselves, bit for bit.
+  for (const [i, c] of parallel.cells.entries()) {
+    const ckpt = (dir: string) => tensorsOf(path.join(dir, 'seed-0', 'checkpoints', 'last.safetensors'));
+    t.deepEqual(ckpt(c.dir), ckpt(sequential.cells[i]!.dir), c.id);
+  }
+  t.notDeepEqual(tensorsOf(path.join(parallel.cells[0]!.dir, 'seed-0', 'checkpoints', 'last.safetensors')), tensorsOf(path.join(parallel.cells[1]!.dir, 'seed-0', 'checkpoints', 'last.safetensors')));
   t.deepEqual(parallel.failed, []);
   // The report: written at the end, with the cells' trade-off and interval bars.
   t.is(parallel.report?.file, path.join(parallel.dir, 'report.html'));
