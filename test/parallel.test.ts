@@ -14,7 +14,8 @@ import { readSafetensors } from './helpers/safetensors.js';
 import { compareRuns } from '../ts/experiment/runs.js';
 import { trainSeeds, type SeedsEvent, type SeedsResult } from '../ts/experiment/seeds.js';
 import { sweep, type SweepResult } from '../ts/experiment/sweep.js';
-import { cli } from './helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { cli, root } from './helpers/cli.js';
 import { tiny, tinyArgs } from './helpers/tiny.js';
 
 const runsDir = mkdtempSync(path.join(tmpdir(), 'st-parallel-'));
@@ -89,6 +90,19 @@ test.serial('a cell whose process is killed with SIGKILL fails alone; the next c
   const sequential = JSON.parse(readFileSync(path.join(runsDir, 'sequential', 'results.json'), 'utf8')) as { cells: { metrics: { key: string; values: number[] }[] }[] };
   const robust = (ms: readonly { key: string; values: number[] }[]) => ms.find((m) => m.key === 'robust')!.values;
   t.deepEqual(robust(again.cells[1]!.metrics), robust(sequential.cells[1]!.metrics));
+});
+
+test.serial('the CLI: a cell whose process dies is reported at the end, exit 1; the others finish', (t) => {
+  // ST_NATIVE_TEST_KILL_CELL is a test-only hook of the sweep command.
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'st-native.js'), 'sweep', ...tinyArgs(runsDir), '--set', 'method.beta=1,2', '--parallel', '2', '--name', 'cli-killed', '--no-report'], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', ST_NATIVE_TEST_KILL_CELL: 'beta-1' },
+  });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stdout, /^1\s.*failed$/m);
+  t.regex(r.stdout, /^2\s.*completed$/m);
+  t.regex(r.stderr, /cell beta-1 failed: seed 0: isolated training process \(pid \d+\) was killed by SIGKILL/);
+  t.regex(r.stderr, /1 cell of 2 failed; st-native sweep --resume .*cli-killed trains what is missing$/m);
 });
 
 test.serial('the CLI: --parallel checked, and only with --seeds on train', async (t) => {

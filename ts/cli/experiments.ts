@@ -11,6 +11,7 @@ import type { ConfigOverrides } from '../config/presets.js';
 import { seedList, seedsOptionSchema, seedsText, trainSeeds, type SeedsEvent, type SeedsResult } from '../experiment/seeds.js';
 import { sweep, sweepText, type SweepEvent, type SweepResult } from '../experiment/sweep.js';
 import type { TrainEvent } from '../native-types.js';
+import type { ChildRun } from '../experiment/pool.js';
 import type { AutoReport } from '../report/auto.js';
 import { count, pct } from '../tui/format.js';
 import { EXIT } from './errors.js';
@@ -212,9 +213,13 @@ export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
           ...(args.seeds !== undefined ? { seeds: parseSeedsArgument(args.seeds) } : {}),
           ...(args.name !== undefined ? { name: args.name } : {}),
         };
+    const testKill = process.env.ST_NATIVE_TEST_KILL_CELL;
     result = await sweep({
       ...options,
       ...parseParallelArgument(args.parallel),
+      // Test-only (test/parallel.test.ts): SIGKILL the training processes of
+      // that cell as they start, to check how the CLI reports a dying child.
+      ...(testKill ? { onChildPid: (pid: number, run: ChildRun) => void (run.cell === testKill && process.kill(pid, 'SIGKILL')) } : {}),
       ...(args.report === false ? { report: false } : {}),
       signal: stop.signal,
       onEvent: (e) => {
