@@ -99,9 +99,11 @@ export {
 } from './data/index.js';
 export { PAPER_ATTACKS, RUN_ATTACKS, markdownReport } from './experiment/index.js';
 export type { AttackEvaluateOptions, AttackInput, EvaluateOptions, Evaluation, RunResult } from './experiment/index.js';
-export { trainSeeds, type MetricRow, type SeedRun, type SeedsEvent, type SeedsResult, type TrainSeedsOptions } from './experiment/seeds.js';
+export { trainSeeds, type MetricRow, type SeedFailure, type SeedRun, type SeedsEvent, type SeedsResult, type TrainSeedsOptions } from './experiment/seeds.js';
+export type { ChildRun } from './experiment/pool.js';
+export type { AutoReport } from './report/auto.js';
 export { sweep, type SweepAxis, type SweepCell, type SweepCellResult, type SweepEvent, type SweepOptions, type SweepResult } from './experiment/sweep.js';
-export { compareRuns, listRuns, type AttackRow, type ListRunsOptions, type RunComparison, type RunRow } from './experiment/runs.js';
+export { compareRuns, listRuns, type AttackRow, type GroupRow, type ListRunsOptions, type RunComparison, type RunRow } from './experiment/runs.js';
 export { studentTQuantile, summarize, type MetricSummary } from './experiment/stats.js';
 export { IsolatedRunError, isolatedThreads, runIsolated, type IsolatedRunErrorCode, type IsolatedRunOptions } from './experiment/isolated.js';
 export { NativeError } from './native.js';

@@ -25,6 +25,7 @@ import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
 import { NotARunFolderError } from '../experiment/run-dir.js';
 import { OptionsError } from '../options-error.js';
+import { autoReport } from '../report/auto.js';
 
 export interface EvalIo {
   out: (s: string) => void;
@@ -279,6 +280,12 @@ export async function evalCommand(values: EvalValues, positionals: string[], io:
   }
   if (values.json) io.out(JSON.stringify(jsonOutput(evaluation)));
   else io.out(tableText(evaluation));
+  // The run folder's report.html now shows this evaluation too (not with --no-write: nothing is written then).
+  if (evaluation.target.kind === 'run' && options.write !== false) {
+    const report = await autoReport(evaluation.target.runDir);
+    if (!values.json) io.err(report.file ? `report: ${report.file}` : `note: ${report.note}`);
+    else if (report.note) io.err(`note: ${report.note}`);
+  }
   return EXIT.ok;
 }
 

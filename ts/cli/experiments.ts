@@ -11,6 +11,8 @@ import type { ConfigOverrides } from '../config/presets.js';
 import { seedList, seedsOptionSchema, seedsText, trainSeeds, type SeedsEvent, type SeedsResult } from '../experiment/seeds.js';
 import { sweep, sweepText, type SweepEvent, type SweepResult } from '../experiment/sweep.js';
 import type { TrainEvent } from '../native-types.js';
+import type { ChildRun } from '../experiment/pool.js';
+import type { AutoReport } from '../report/auto.js';
 import { count, pct } from '../tui/format.js';
 import { EXIT } from './errors.js';
 import { overridesFrom, type TrainArgs } from './train.js';
@@ -75,7 +77,9 @@ function trainLine(prefix: string, e: TrainEvent): string | null {
 function seedsLine(prefix: string, e: SeedsEvent): string | null {
   switch (e.type) {
     case 'seed-start':
-      return `${prefix}seed ${e.seed} (${e.index + 1}/${e.total}): ${e.runDir}`;
+      return `${prefix}seed ${e.seed} (${e.index + 1}/${e.total}): ${e.runDir}${e.resumed ? ' (interrupted: continuing from its last completed epoch)' : ''}`;
+    case 'seed-failed':
+      return `${prefix}seed ${e.seed} failed: ${e.error.split('\n')[0]}`;
     case 'seed-skipped':
       return `${prefix}seed ${e.seed} (${e.index + 1}/${e.total}): already complete, kept`;
     case 'seed-done':
@@ -93,6 +97,8 @@ function sweepLine(e: SweepEvent): string | null {
       return `cell ${e.index + 1}/${e.total} ${e.cell}: already complete, kept`;
     case 'cell-done':
       return null;
+    case 'cell-failed':
+      return `cell ${e.index + 1}/${e.total} ${e.cell} failed (the other cells go on)`;
     case 'seeds':
       return seedsLine(`  `, e.event);
   }
@@ -104,6 +110,25 @@ function filesLine(files: Record<string, string>): string {
 
 export interface SeedsArgs extends TrainArgs {
   seeds: string;
+  parallel?: string;
+  /** False with --no-report. */
+  report?: boolean;
+}
+
+/** `--parallel N`: runs trained at once, each in its own process. */
+export function parseParallelArgument(text: string | undefined): { parallel?: number } {
+  if (text === undefined) return {};
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n < 1 || n > 64) {
+    throw new ConfigError([{ path: '--parallel', message: `expected an integer from 1 to 64 (runs trained at once), got "${text}"` }]);
+  }
+  return { parallel: n };
+}
+
+/** The report's line: where it is, or why it is not there (never a failure). */
+function reportLine(io: Io, report: AutoReport | undefined): void {
+  if (report?.file) io.out(`report: ${path.relative(process.cwd(), report.file) || report.file}`);
+  else if (report?.note) io.err(`note: ${report.note}`);
 }
 
 export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
@@ -120,6 +145,8 @@ export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
       overrides: overridesFrom({ ...args, name: undefined }) as ConfigOverrides[],
       seeds,
       ...(args.name !== undefined ? { name: args.name } : {}),
+      ...parseParallelArgument(args.parallel),
+      ...(args.report === false ? { report: false } : {}),
       signal: stop.signal,
       onEvent: (e) => {
         if (args.json) return;
@@ -133,14 +160,17 @@ export async function seedsCommand(args: SeedsArgs, io: Io): Promise<number> {
     stop.dispose();
   }
   if (args.json) {
-    io.out(JSON.stringify({ dir: result.dir, status: result.status, seeds: result.seeds, metrics: result.metrics, runs: result.runs.map((r) => ({ seed: r.seed, runDir: r.runDir, reused: r.reused })) }));
+    io.out(JSON.stringify({ dir: result.dir, status: result.status, seeds: result.seeds, metrics: result.metrics, runs: result.runs.map((r) => ({ seed: r.seed, runDir: r.runDir, reused: r.reused })), failures: result.failures, report: result.report?.file ?? null }));
   } else {
     io.out(`${count(result.runs.length, 'seed')} of ${result.seeds.length}, mean ± 95% CI (Student t, n−1):`);
     io.out(seedsText(result));
     io.out(filesLine(result.files));
+    reportLine(io, result.report);
     if (result.status === 'cancelled') io.out(`stopped: run the same command${args.name === undefined ? ` with --name ${path.basename(result.dir)}` : ''} to continue`);
   }
-  return result.status === 'completed' ? EXIT.ok : stop.exitCode();
+  for (const f of result.failures) io.err(`seed ${f.seed} failed: ${f.error}`);
+  if (result.status === 'failed') io.err(`${count(result.failures.length, 'seed')} failed; the same command${args.name === undefined ? ` with --name ${path.basename(result.dir)}` : ''} trains ${result.failures.length === 1 ? 'it' : 'them'} again`);
+  return result.status === 'completed' ? EXIT.ok : result.status === 'failed' ? EXIT.failed : stop.exitCode();
 }
 
 export interface SweepArgs {
@@ -154,6 +184,9 @@ export interface SweepArgs {
   dataDir?: string;
   name?: string;
   resume?: string;
+  parallel?: string;
+  /** False with --no-report. */
+  report?: boolean;
   json: boolean;
 }
 
@@ -180,8 +213,14 @@ export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
           ...(args.seeds !== undefined ? { seeds: parseSeedsArgument(args.seeds) } : {}),
           ...(args.name !== undefined ? { name: args.name } : {}),
         };
+    const testKill = process.env.ST_NATIVE_TEST_KILL_CELL;
     result = await sweep({
       ...options,
+      ...parseParallelArgument(args.parallel),
+      // Test-only (test/parallel.test.ts): SIGKILL the training processes of
+      // that cell as they start, to check how the CLI reports a dying child.
+      ...(testKill ? { onChildPid: (pid: number, run: ChildRun) => void (run.cell === testKill && process.kill(pid, 'SIGKILL')) } : {}),
+      ...(args.report === false ? { report: false } : {}),
       signal: stop.signal,
       onEvent: (e) => {
         if (args.json) return;
@@ -195,11 +234,15 @@ export async function sweepCommand(args: SweepArgs, io: Io): Promise<number> {
     stop.dispose();
   }
   if (args.json) {
-    io.out(JSON.stringify({ dir: result.dir, status: result.status, axes: result.axes, cells: result.cells.map((c) => ({ id: c.id, values: c.values, status: c.status, metrics: c.metrics })) }));
+    io.out(JSON.stringify({ dir: result.dir, status: result.status, axes: result.axes, failed: result.failed, report: result.report?.file ?? null, cells: result.cells.map((c) => ({ id: c.id, values: c.values, status: c.status, ...(c.error !== undefined ? { error: c.error } : {}), metrics: c.metrics })) }));
   } else {
     io.out(sweepText(result));
     io.out(filesLine(result.files));
+    reportLine(io, result.report);
     if (result.status === 'cancelled') io.out(`stopped: st-native sweep --resume ${path.relative(process.cwd(), result.dir) || result.dir} continues it`);
   }
-  return result.status === 'completed' ? EXIT.ok : stop.exitCode();
+  // Said at the end, after the table, so that it is not lost among the progress lines.
+  for (const c of result.cells) if (c.error !== undefined) io.err(`cell ${c.id} failed: ${c.error}`);
+  if (result.status === 'failed') io.err(`${count(result.failed.length, 'cell')} of ${result.cells.length} failed; st-native sweep --resume ${path.relative(process.cwd(), result.dir) || result.dir} trains what is missing`);
+  return result.status === 'completed' ? EXIT.ok : result.status === 'failed' ? EXIT.failed : stop.exitCode();
 }

@@ -6,6 +6,7 @@ import { ConfigError, describeValue } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
 import { completedRun, planResume } from '../experiment/resume.js';
+import { autoReport } from '../report/auto.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { App } from '../tui/App.js';
@@ -24,6 +25,8 @@ export interface TrainArgs {
   name?: string;
   /** A run folder to continue (see ts/experiment/resume.ts). */
   resume?: string;
+  /** False with --no-report: no report.html at the end. */
+  report?: boolean;
   json: boolean;
 }
 
@@ -163,6 +166,11 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
     io.outputClosed?.removeEventListener('abort', onOutputClosed);
   }
   if (!args.json) io.out(summaryText(result.summary, result.runDir));
+  // The run folder's report.html, refreshed at the end; on stderr so that --json keeps stdout to events.
+  if (args.report !== false) {
+    const report = await autoReport(result.runDir);
+    io.err(report.file ? `report: ${report.file}` : `note: ${report.note}`);
+  }
   if (result.summary.status !== 'cancelled') return EXIT.ok;
   return exitCodeFor(stoppedBy ?? 'SIGINT');
 }

@@ -19,6 +19,8 @@ import { resolveConfig } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import type { AttackSpec, TrainSummary } from '../native-types.js';
 import { didYouMean } from '../suggest.js';
+import type { MetricRow } from './seeds.js';
+import { summarize } from './stats.js';
 
 /** One attack's accuracy as the newest evaluation of a run reports it. */
 export interface AttackRow {
@@ -314,6 +316,13 @@ export interface RunComparison {
   sharedAttacks: { name: string; accuracies: number[]; samples: number[] }[];
   /** Attacks only some runs have. */
   otherAttacks: string[];
+  /**
+   * When an argument is a seeds group or a sweep: one row per group (per
+   * cell of a sweep; a lone run argument is a group of one) with its
+   * metrics over its seeds, and the config fields where the groups differ.
+   */
+  groups?: GroupRow[];
+  groupDifferences?: { key: string; values: unknown[] }[];
 }
 
 /**
@@ -344,5 +353,75 @@ export function compareRuns(dirs: readonly string[]): RunComparison {
       return { name, accuracies: rows.map((a) => a.accuracy), samples: rows.map((a) => a.samples) };
     }),
     otherAttacks: names.filter((n) => !shared.includes(n)),
+    ...(() => {
+      const g = compareGroups(dirs, runs);
+      return g ? { groups: g.groups, groupDifferences: g.differences } : {};
+    })(),
   };
+}
+
+// ------------------------------------------------------------ groups (seeds, sweep cells)
+
+/** A seeds group, a sweep's cell, or a lone run as `runs compare` shows them beside groups: its metrics over its seeds. */
+export interface GroupRow {
+  /** `<group>`, `<sweep>/<cell>` or the run's name. */
+  name: string;
+  kind: 'seeds' | 'cell' | 'run';
+  dir: string;
+  status: string;
+  /** The seeds summarised. */
+  n: number;
+  /** Each metric as mean ± 95% CI (Student t, n−1) over the seeds, as the group's results.json has it. */
+  metrics: MetricRow[];
+}
+
+interface ResultsFile {
+  kind?: string;
+  status?: string;
+  metrics?: MetricRow[];
+  cells?: { id: string; dir: string; status: string; metrics: MetricRow[] }[];
+}
+
+/** The groups a folder's results.json describes (a sweep: one per cell), or null for any other folder. */
+function readGroups(root: string): GroupRow[] | null {
+  let r: ResultsFile;
+  try {
+    r = JSON.parse(readFileSync(path.join(root, 'results.json'), 'utf8')) as ResultsFile;
+  } catch {
+    return null;
+  }
+  const name = path.basename(root);
+  if (r.kind === 'st-native-sweep-results' && Array.isArray(r.cells)) {
+    return r.cells.map((c) => ({ name: `${name}/${c.id}`, kind: 'cell', dir: path.join(root, c.dir), status: c.status, n: c.metrics[0]?.n ?? 0, metrics: c.metrics }));
+  }
+  if (r.kind === 'st-native-seeds-results' && Array.isArray(r.metrics)) {
+    return [{ name, kind: 'seeds', dir: root, status: r.status ?? 'unknown', n: r.metrics[0]?.n ?? 0, metrics: r.metrics }];
+  }
+  return null;
+}
+
+/** A lone run beside groups: its own numbers, n = 1. */
+function runGroup(run: RunRow): GroupRow {
+  const metric = (key: string, label: string, v: number | null): MetricRow[] =>
+    v === null ? [] : [{ key, label, kind: 'accuracy', description: `${label} of the run's best checkpoint`, values: [v], ...summarize([v]) }];
+  const metrics = [...metric('clean', 'clean', run.clean), ...metric('robust', run.robustAttack ?? 'robust', run.robust)];
+  return { name: run.name, kind: 'run', dir: run.runDir, status: run.status, n: metrics.length > 0 ? 1 : 0, metrics };
+}
+
+/** The groups of `dirs` when any of them is a seeds group or a sweep (else null): each summarised from its results.json. */
+export function compareGroups(dirs: readonly string[], runs: readonly RunRow[]): { groups: GroupRow[]; differences: { key: string; values: unknown[] }[] } | null {
+  const found = dirs.map((d) => readGroups(path.resolve(d)));
+  if (found.every((g) => g === null)) return null;
+  const groups = dirs.flatMap((d, i) => {
+    const root = path.resolve(d);
+    return found[i] ?? runs.filter((r) => r.runDir === root || r.runDir.startsWith(root + path.sep)).map(runGroup);
+  });
+  // A group's config: that of its first run, seed left out (it is what varies inside a group).
+  const configs = groups.map((g) => {
+    const run = runs.find((r) => r.runDir === g.dir || r.runDir.startsWith(g.dir + path.sep));
+    return flatten(run ? { ...run.config, seed: null, runName: null, runsDir: null } : {});
+  });
+  const keys = [...new Set(configs.flatMap((f) => [...f.keys()]))].sort();
+  const differences = keys.map((key) => ({ key, values: configs.map((f) => f.get(key)) })).filter((d) => new Set(d.values.map((v) => JSON.stringify(v))).size > 1);
+  return { groups, differences };
 }

@@ -10,10 +10,17 @@
  *   <group>/runs.csv        one line per seed
  *   <group>/results.md      the table, and how it was made
  *
+ *   <group>/report.html     written at the end (unless `report: false`)
+ *
  * Resumable: running the same group again skips every seed whose run has a
  * completed summary with all its epochs (a folder alone proves nothing: a
- * killed run leaves one) and trains the rest from scratch, after removing
- * what an interrupted attempt left.
+ * killed run leaves one); an interrupted run continues from its resume
+ * checkpoint (its last completed epoch), and one without any is trained
+ * again from scratch after removing what it left.
+ *
+ * With `parallel: N` up to N seeds train at once, each in its own child
+ * process (pool.ts); a seed whose child dies is recorded as failed and the
+ * others finish.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -25,8 +32,10 @@ import type { RunConfig } from '../config/schema.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { writeFileAtomic, writeJsonAtomic } from './files.js';
 import { lockFolder } from './lock.js';
-import { configDifferences } from './resume.js';
-import { abortReason, runExperiment } from './run.js';
+import { autoReport, type AutoReport } from '../report/auto.js';
+import { checkParallel, runPool, type ChildRun, type RunPool } from './pool.js';
+import { configDifferences, planResume, RESUME_FILE, type ResumePlan } from './resume.js';
+import { abortReason, runExperiment, type RunOptions } from './run.js';
 import { summarize, type MetricSummary } from './stats.js';
 import { csvTable, markdownTable, percentWithInterval, textTable, valueWithInterval, type Table } from './tables.js';
 
@@ -94,7 +103,9 @@ export function formatMetric(row: Pick<MetricRow, 'kind'> & MetricSummary): stri
 // ------------------------------------------------------------ the group
 
 export type SeedsEvent =
-  | { type: 'seed-start'; seed: number; index: number; total: number; runDir: string }
+  /** `resumed`: an interrupted run continued from its last completed epoch. */
+  | { type: 'seed-start'; seed: number; index: number; total: number; runDir: string; resumed?: boolean }
+  | { type: 'seed-failed'; seed: number; index: number; total: number; runDir: string; error: string }
   | { type: 'seed-skipped'; seed: number; index: number; total: number; runDir: string; summary: TrainSummary }
   | { type: 'seed-done'; seed: number; index: number; total: number; runDir: string; summary: TrainSummary }
   | { type: 'train'; seed: number; event: TrainEvent };
@@ -107,12 +118,26 @@ export interface SeedRun {
   reused: boolean;
 }
 
+/** A seed whose run failed in its child process (parallel runs only). */
+export interface SeedFailure {
+  seed: number;
+  runDir: string | null;
+  error: string;
+}
+
 export interface SeedsResult {
   dir: string;
-  /** `cancelled` when the signal stopped it: the results cover the seeds finished so far. */
-  status: 'completed' | 'cancelled';
+  /**
+   * `cancelled` when the signal stopped it: the results cover the seeds
+   * finished so far; `failed` when a parallel run failed (see `failures`)
+   * and the others finished.
+   */
+  status: 'completed' | 'cancelled' | 'failed';
   seeds: number[];
   runs: SeedRun[];
+  failures: SeedFailure[];
+  /** report.html written at the end (unless turned off), or why not. */
+  report?: AutoReport;
   metrics: MetricRow[];
   files: { json: string; csv: string; runsCsv: string; markdown: string };
 }
@@ -153,9 +178,41 @@ export function completedSummary(runDir: string, epochs: number): TrainSummary |
   return null;
 }
 
-interface GroupHooks {
+export interface GroupHooks {
   onEvent?: (e: SeedsEvent) => unknown;
   signal?: AbortSignal;
+  /**
+   * Train the seeds concurrently, each in its own child process (pool.ts).
+   * A run that fails there (a child killed, a native crash) is recorded in
+   * `failures` and the other seeds go on; without a pool the first failure
+   * rejects, as a single run's would.
+   */
+  pool?: RunPool;
+  /** The sweep cell this group is (for `onChildPid`). */
+  cell?: string;
+  /** Write report.html into the group folder at the end (default true). */
+  report?: boolean;
+}
+
+type SeedOutcome =
+  | { kind: 'done'; run: SeedRun }
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; failure: SeedFailure };
+
+/**
+ * A plan to continue the seed's interrupted run from its resume checkpoint
+ * (the end of its last completed epoch), or null when there is none or the
+ * run was made with other settings (then it is trained from scratch).
+ */
+function resumeSeed(runDir: string, wanted: RunConfig): ResumePlan | null {
+  if (!existsSync(path.join(runDir, RESUME_FILE))) return null;
+  try {
+    const plan = planResume(runDir, []);
+    const differ = configDifferences(plan.config, wanted).filter((d) => !FREE_FIELDS.has(d.path.split('.')[0]!) || d.path === 'seed');
+    return differ.length === 0 ? plan : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -170,40 +227,70 @@ export async function runSeedGroup(config: RunConfig, seeds: readonly number[], 
     checkSameConfig(seedsFile, recorded, config);
   }
   writeJsonAtomic(seedsFile, { kind: 'st-native-seeds', version: 1, seeds, config: groupConfig(config) });
-  const runs: SeedRun[] = [];
-  let status: SeedsResult['status'] = 'completed';
   const emit = (e: SeedsEvent) => hooks.onEvent?.(e);
-  for (const [index, seed] of seeds.entries()) {
+  const { pool, signal } = hooks;
+
+  const trainSeed = async (seed: number, index: number): Promise<SeedOutcome> => {
     const runDir = path.join(dir, seedRunName(seed));
     const done = completedSummary(runDir, config.epochs);
     if (done) {
-      runs.push({ seed, runDir, summary: done, reused: true });
       await emit({ type: 'seed-skipped', seed, index, total: seeds.length, runDir, summary: done });
-      continue;
+      return { kind: 'done', run: { seed, runDir, summary: done, reused: true } };
     }
-    if (hooks.signal?.aborted) {
-      status = 'cancelled';
-      break;
+    if (signal?.aborted) return { kind: 'cancelled' };
+    const runConfig: RunConfig = { ...config, seed, runsDir: dir, runName: seedRunName(seed) };
+    // An interrupted run continues from its last completed epoch (bit for
+    // bit the uninterrupted run); anything else it left is started over.
+    const resume = resumeSeed(runDir, runConfig);
+    if (!resume) rmSync(runDir, { recursive: true, force: true });
+    await emit({ type: 'seed-start', seed, index, total: seeds.length, runDir, ...(resume ? { resumed: true } : {}) });
+    const onEvent = (event: TrainEvent) => hooks.onEvent?.({ type: 'train', seed, event });
+    try {
+      const result = await runExperiment(resume ? resume.config : runConfig, {
+        signal,
+        onEvent,
+        ...(resume ? { resume } : {}),
+        ...(pool
+          ? {
+              isolate: true,
+              // A resumed run keeps its recorded threads (the reduction order).
+              threads: (resume ? resume.config.threads : config.threads) ?? pool.threads,
+              onChildPid: (pid: number) => pool.onChildPid?.(pid, { ...(hooks.cell !== undefined ? { cell: hooks.cell } : {}), seed }),
+            }
+          : {}),
+      } as RunOptions);
+      if (result.summary.status !== 'completed') return { kind: 'cancelled' };
+      const run: SeedRun = { seed, runDir: result.runDir, summary: result.summary, reused: false };
+      await emit({ type: 'seed-done', seed, index, total: seeds.length, runDir: result.runDir, summary: result.summary });
+      return { kind: 'done', run };
+    } catch (e) {
+      if (!pool) throw e;
+      const failure: SeedFailure = { seed, runDir: (e as { runDir?: string }).runDir ?? (existsSync(runDir) ? runDir : null), error: e instanceof Error ? e.message : String(e) };
+      await emit({ type: 'seed-failed', seed, index, total: seeds.length, runDir, error: failure.error });
+      return { kind: 'failed', failure };
     }
-    // What an interrupted attempt left (no completed summary): started over.
-    rmSync(runDir, { recursive: true, force: true });
-    await emit({ type: 'seed-start', seed, index, total: seeds.length, runDir });
-    const result = await runExperiment(
-      { ...config, seed, runsDir: dir, runName: seedRunName(seed) },
-      { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'train', seed, event }) },
-    );
-    if (result.summary.status !== 'completed') {
-      status = 'cancelled';
-      break;
+  };
+
+  const outcomes: SeedOutcome[] = [];
+  if (pool) {
+    // Every seed queued at once; the pool (shared with the other cells of a sweep) runs N at a time.
+    outcomes.push(...(await Promise.all(seeds.map((seed, index) => pool.limit(() => trainSeed(seed, index))))));
+  } else {
+    for (const [index, seed] of seeds.entries()) {
+      const o = await trainSeed(seed, index);
+      outcomes.push(o);
+      if (o.kind === 'cancelled') break;
     }
-    runs.push({ seed, runDir: result.runDir, summary: result.summary, reused: false });
-    await emit({ type: 'seed-done', seed, index, total: seeds.length, runDir: result.runDir, summary: result.summary });
   }
+  const runs = outcomes.flatMap((o) => (o.kind === 'done' ? [o.run] : []));
+  const failures = outcomes.flatMap((o) => (o.kind === 'failed' ? [o.failure] : []));
+  const status: SeedsResult['status'] = outcomes.some((o) => o.kind === 'cancelled') || outcomes.length < seeds.length ? 'cancelled' : failures.length > 0 ? 'failed' : 'completed';
   const result: SeedsResult = {
     dir,
     status,
     seeds: [...seeds],
     runs,
+    failures,
     metrics: summarizeRuns(runs.map((r) => r.summary)),
     files: {
       json: path.join(dir, RESULTS_FILE),
@@ -213,6 +300,7 @@ export async function runSeedGroup(config: RunConfig, seeds: readonly number[], 
     },
   };
   writeSeedsResults(result, config);
+  if (hooks.report !== false && runs.length > 0) result.report = await autoReport(dir);
   return result;
 }
 
@@ -246,6 +334,7 @@ function writeSeedsResults(result: SeedsResult, config: RunConfig): void {
     interval: 'Student t, 95%, n-1 degrees of freedom; ci95 is the half-width',
     metrics: result.metrics,
     runs: result.runs.map((r) => ({ seed: r.seed, runDir: rel(r.runDir), ...runMetrics(r.summary).values })),
+    failures: result.failures.map((f) => ({ seed: f.seed, runDir: f.runDir === null ? null : rel(f.runDir), error: f.error })),
   });
   writeFileAtomic(
     result.files.csv,
@@ -269,6 +358,7 @@ function writeSeedsResults(result: SeedsResult, config: RunConfig): void {
       '',
       `- mean ± half-width of the 95% confidence interval of the mean (Student t, n−1 degrees of freedom); SD is the sample standard deviation`,
       `- seeds ${result.seeds.join(', ')}${result.status === 'cancelled' ? ` (stopped: ${finished} finished)` : ''}; ${config.epochs} epoch${config.epochs === 1 ? "" : "s"} each`,
+      ...result.failures.map((f) => `- seed ${f.seed} failed: ${f.error.split('\n')[0]} (the same command again trains it)`),
       ...result.metrics.map((m) => `- ${m.label}: ${m.description}`),
       '',
     ].join('\n'),
@@ -294,6 +384,17 @@ export interface TrainSeedsOptions {
   onEvent?: (event: SeedsEvent) => unknown;
   /** Stops the seed in progress within one step; resolves with `status: 'cancelled'`. */
   signal?: AbortSignal;
+  /**
+   * Train up to N seeds at once, each in its own child process with
+   * floor(cores / N) threads unless the config sets `threads`. A run whose
+   * child dies is recorded in `failures` (status `failed`) while the others
+   * finish. Without it seeds train one after the other in this process.
+   */
+  parallel?: number;
+  /** Called with each child's process id (monitoring; tests kill one with it). Parallel runs only. */
+  onChildPid?: (pid: number, run: ChildRun) => void;
+  /** Write report.html into the group folder at the end (default true). */
+  report?: boolean;
 }
 
 const seedValue = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
@@ -317,6 +418,9 @@ const trainSeedsSchema = z
     dir: z.string().min(1).max(4096).optional(),
     onEvent: z.custom<(e: SeedsEvent) => unknown>((v) => typeof v === 'function', 'expected a function').optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+    parallel: z.number().int().min(1).max(64).optional(),
+    onChildPid: z.custom<(pid: number, run: ChildRun) => void>((v) => typeof v === 'function', 'expected a function').optional(),
+    report: z.boolean().optional(),
   })
   .strict();
 
@@ -354,7 +458,12 @@ export async function trainSeeds(rawOptions: TrainSeedsOptions): Promise<SeedsRe
   mkdirSync(dir, { recursive: true });
   const release = lockFolder(dir);
   try {
-    return await runSeedGroup(config, seedList(options.seeds), dir, { onEvent: options.onEvent, signal: options.signal });
+    return await runSeedGroup(config, seedList(options.seeds), dir, {
+      onEvent: options.onEvent,
+      signal: options.signal,
+      ...(options.parallel !== undefined ? { pool: runPool(checkParallel(options.parallel), options.onChildPid) } : {}),
+      ...(options.report !== undefined ? { report: options.report } : {}),
+    });
   } finally {
     release();
   }

@@ -5,11 +5,17 @@
  *   <sweep>/grid.json            preset, fixed overrides, axes, seeds, cells
  *   <sweep>/cells/<cell>/        a seeds group per cell (see seeds.ts)
  *   <sweep>/results.json|csv|md  every cell's metrics, mean ± 95% CI
+ *   <sweep>/report.html          the cells' trade-off and intervals, every run
  *
  * Resumable after Ctrl-C or kill -9: a cell whose seeds all have completed
  * summaries and whose results are written is not touched again (not even
- * its files); a cell stopped midway keeps its finished seeds and trains
- * the rest.
+ * its files); a cell stopped midway keeps its finished seeds, continues an
+ * interrupted run from its last completed epoch and trains the rest.
+ *
+ * With `parallel: N`, up to N runs of the whole sweep (cells and seeds
+ * together, one pool) train at once in child processes; a cell whose child
+ * dies is `failed` with its error and the others go on. At the end the
+ * sweep writes report.html (groups.ts draws the per-cell trade-off).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +26,8 @@ import { parseSetArgument, resolveConfig } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { writeFileAtomic, writeJsonAtomic } from './files.js';
 import { lockFolder } from './lock.js';
+import { autoReport, type AutoReport } from '../report/auto.js';
+import { checkParallel, runPool, type ChildRun } from './pool.js';
 import { abortReason } from './run.js';
 import {
   completedSummary,
@@ -55,23 +63,33 @@ export type SweepEvent =
   | { type: 'cell-start'; cell: string; index: number; total: number; sweepDir: string; cellDir: string }
   | { type: 'cell-skipped'; cell: string; index: number; total: number; sweepDir: string; cellDir: string }
   | { type: 'cell-done'; cell: string; index: number; total: number; sweepDir: string; cellDir: string; metrics: MetricRow[] }
+  /** A run of the cell failed in its child process (parallel sweeps); the other cells go on. */
+  | { type: 'cell-failed'; cell: string; index: number; total: number; sweepDir: string; cellDir: string; error: string }
   | { type: 'seeds'; cell: string; event: SeedsEvent };
 
 export interface SweepCellResult extends SweepCell {
   dir: string;
-  status: 'completed' | 'cancelled' | 'pending';
+  /** `failed`: a run of the cell failed (parallel sweeps; see `error`); the same sweep again retrains what is missing. */
+  status: 'completed' | 'cancelled' | 'failed' | 'pending';
   /** True when the cell was complete before this call and left untouched. */
   reused: boolean;
   metrics: MetricRow[];
+  /** Why the cell failed, one line per failed seed. */
+  error?: string;
 }
 
 export interface SweepResult {
   dir: string;
-  status: 'completed' | 'cancelled';
+  /** `failed`: every cell ran, and those in `failed` failed. */
+  status: 'completed' | 'cancelled' | 'failed';
   axes: SweepAxis[];
   seeds: number[];
   cells: SweepCellResult[];
+  /** The ids of the cells that failed. */
+  failed: string[];
   files: { json: string; csv: string; markdown: string };
+  /** report.html written at the end (unless turned off), or why not. */
+  report?: AutoReport;
 }
 
 export interface SweepOptions {
@@ -94,6 +112,18 @@ export interface SweepOptions {
   onEvent?: (event: SweepEvent) => unknown;
   /** Stops the run in progress within a step; resolves with `status: 'cancelled'`. */
   signal?: AbortSignal;
+  /**
+   * Train up to N runs (cells and seeds) at once, each in its own child
+   * process with floor(cores / N) threads unless the config sets `threads`.
+   * A cell whose child dies is recorded as failed, with its error, while the
+   * others go on (status `failed` at the end). Without it runs train one
+   * after the other in this process.
+   */
+  parallel?: number;
+  /** Called with each child's process id (monitoring; tests kill one with it). Parallel sweeps only. */
+  onChildPid?: (pid: number, run: ChildRun) => void;
+  /** Write report.html (each cell's and the sweep's) at the end (default true). */
+  report?: boolean;
 }
 
 export const GRID_FILE = 'grid.json';
@@ -110,6 +140,9 @@ const sweepSchema = z
     resume: z.boolean().optional(),
     onEvent: z.custom<(e: SweepEvent) => unknown>((v) => typeof v === 'function', 'expected a function').optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, 'expected an AbortSignal').optional(),
+    parallel: z.number().int().min(1).max(64).optional(),
+    onChildPid: z.custom<(pid: number, run: ChildRun) => void>((v) => typeof v === 'function', 'expected a function').optional(),
+    report: z.boolean().optional(),
   })
   .strict();
 
@@ -280,44 +313,77 @@ function finishedCell(cellDir: string, seeds: readonly number[], config: RunConf
   }
 }
 
-async function runGrid(grid: GridFile, configs: RunConfig[], dir: string, options: Pick<SweepOptions, 'onEvent' | 'signal'>): Promise<SweepResult> {
+async function runGrid(grid: GridFile, configs: RunConfig[], dir: string, options: Pick<SweepOptions, 'onEvent' | 'signal' | 'parallel' | 'onChildPid' | 'report'>): Promise<SweepResult> {
   const cells: SweepCellResult[] = grid.cells.map((c) => ({ ...c, dir: path.join(dir, 'cells', c.id), status: 'pending', reused: false, metrics: [] }));
-  let status: SweepResult['status'] = 'completed';
   const total = cells.length;
-  for (const [index, cell] of cells.entries()) {
+  const pool = options.parallel !== undefined ? runPool(checkParallel(options.parallel), options.onChildPid) : undefined;
+  let cancelled = false;
+
+  const runCell = async (cell: SweepCellResult, index: number): Promise<void> => {
     const common = { cell: cell.id, index, total, sweepDir: dir, cellDir: cell.dir };
     const done = finishedCell(cell.dir, grid.seeds, configs[index]!);
     if (done) {
       Object.assign(cell, { status: 'completed', reused: true, metrics: done });
       await options.onEvent?.({ type: 'cell-skipped', ...common });
-      continue;
+      return;
     }
     if (options.signal?.aborted) {
-      status = 'cancelled';
-      break;
+      cancelled = true;
+      return;
     }
-    await options.onEvent?.({ type: 'cell-start', ...common });
+    // Said when the cell's first seed starts (or is found finished), not
+    // when it is queued: with a pool all cells are queued at once.
+    let started = false;
+    const start = async () => {
+      if (started) return;
+      started = true;
+      await options.onEvent?.({ type: 'cell-start', ...common });
+    };
     mkdirSync(cell.dir, { recursive: true });
     const r = await runSeedGroup(configs[index]!, grid.seeds, cell.dir, {
       signal: options.signal,
-      onEvent: (event) => options.onEvent?.({ type: 'seeds', cell: cell.id, event }),
+      cell: cell.id,
+      ...(pool ? { pool } : {}),
+      report: options.report,
+      onEvent: async (event) => {
+        if (event.type === 'seed-start' || event.type === 'seed-skipped') await start();
+        await options.onEvent?.({ type: 'seeds', cell: cell.id, event });
+      },
     });
     Object.assign(cell, { status: r.status, metrics: r.metrics });
-    if (r.status !== 'completed') {
-      status = 'cancelled';
-      break;
+    if (r.status === 'failed') {
+      cell.error = r.failures.map((f) => `seed ${f.seed}: ${f.error}`).join('\n');
+      await options.onEvent?.({ type: 'cell-failed', ...common, error: cell.error });
+      return;
     }
+    if (r.status !== 'completed') {
+      cancelled = true;
+      return;
+    }
+    await start();
     await options.onEvent?.({ type: 'cell-done', ...common, metrics: r.metrics });
+  };
+
+  if (pool) {
+    await Promise.all(cells.map((cell, index) => runCell(cell, index)));
+  } else {
+    for (const [index, cell] of cells.entries()) {
+      await runCell(cell, index);
+      if (cancelled) break;
+    }
   }
+  const failed = cells.filter((c) => c.status === 'failed').map((c) => c.id);
   const result: SweepResult = {
     dir,
-    status,
+    status: cancelled ? 'cancelled' : failed.length > 0 ? 'failed' : 'completed',
     axes: grid.axes,
     seeds: grid.seeds,
     cells,
+    failed,
     files: { json: path.join(dir, RESULTS_FILE), csv: path.join(dir, 'results.csv'), markdown: path.join(dir, 'results.md') },
   };
   writeSweepResults(result);
+  if (options.report !== false && cells.some((c) => c.metrics.length > 0)) result.report = await autoReport(dir);
   return result;
 }
 
@@ -354,7 +420,8 @@ function writeSweepResults(result: SweepResult): void {
     axes: result.axes,
     seeds: result.seeds,
     interval: 'Student t, 95%, n-1 degrees of freedom; ci95 is the half-width',
-    cells: result.cells.map((c) => ({ id: c.id, dir: rel(c.dir), values: c.values, status: c.status, metrics: c.metrics })),
+    failed: result.failed,
+    cells: result.cells.map((c) => ({ id: c.id, dir: rel(c.dir), values: c.values, status: c.status, ...(c.error !== undefined ? { error: c.error } : {}), metrics: c.metrics })),
   });
   const keys = [...new Set(result.cells.flatMap((c) => c.metrics.map((m) => m.key)))];
   writeFileAtomic(
@@ -383,6 +450,7 @@ function writeSweepResults(result: SweepResult): void {
       `- accuracies of the best checkpoint on the test split, mean ± half-width of the 95% confidence interval (Student t, n−1 degrees of freedom) over seeds ${result.seeds.join(', ')}`,
       `- each cell's runs and per-seed table: cells/<cell>/ (results.md there); all metrics: results.csv`,
       ...(result.status === 'cancelled' ? ['- stopped before the end: `st-native sweep --resume <this folder>` continues it'] : []),
+      ...result.cells.filter((c) => c.error !== undefined).map((c) => `- cell ${c.id} failed: ${c.error!.split('\n')[0]} (\`st-native sweep --resume <this folder>\` trains it again)`),
       '',
     ].join('\n'),
   );

@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../experiment/files.js';
 // Stored evaluations are checked for what the table shows; the attack settings are described as evaluate.ts wrote them.
 import type { AttackSpec, EvalResult } from '../native-types.js';
 import { esc, facts, figure, notices, page, section, table, type Cell } from './html.js';
+import { groupSections } from './groups.js';
 import { readHistory, ReportInputError, type RunHistory } from './history.js';
 import { intervalSvg, renderSvg, accuracySpec, runCurvesSvg, tradeOffSvg, type IntervalRow, type TradeOffPoint } from './plots.js';
 import { readConfigFile, readEvaluations, readSummary, type EvaluationFile, type ResultRow, type RunConfigFile, type RunSummary } from './run-files.js';
@@ -273,8 +274,11 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
   const curves = await Promise.all(
     runs.map(async (r) => `<details>\n<summary>${esc(r.name)}: ${esc(describeRun(r.config.config))}</summary>\n${figure(await renderSvg(accuracySpec(r.history, r.summary?.best?.epoch ?? null), `Accuracy per epoch of ${r.name}`), `Accuracy per epoch of ${r.name}; dashed: the best epoch.`)}\n</details>`),
   );
+  // A seeds group or a sweep: its means and intervals come first.
+  const group = await groupSections(dir);
   const body = [
     notices(warn),
+    ...group.body,
     section(
       'runs',
       `Runs (${runs.length})`,
@@ -292,6 +296,7 @@ async function folderReport(dir: string, folders: string[]): Promise<{ html: str
     section('curves', 'Training curves', curves.join('\n')),
   ];
   const nav: [string, string][] = [
+    ...group.nav,
     ['runs', 'Runs'],
     ['trade-off', 'Trade-off'],
     ['curves', 'Curves'],

@@ -1,7 +1,8 @@
 /** `st-native runs list|compare`: the run folders on disk as tables (ts/experiment/runs.ts). */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import path from 'node:path';
-import { compareRuns, listRuns, type RunRow } from '../../experiment/runs.js';
+import { compareRuns, listRuns, type GroupRow, type RunRow } from '../../experiment/runs.js';
+import { formatMetric } from '../../experiment/seeds.js';
 import { csvTable, textTable } from '../../experiment/tables.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../errors.js';
@@ -81,7 +82,7 @@ Examples:
     });
   runs
     .command('compare')
-    .description('runs side by side: the config fields that differ and the attack rows they share')
+    .description('runs side by side: the config fields that differ and the attack rows they share; seeds groups and sweeps as one column per group (cell) with mean ± 95% CI')
     .argument('<runs...>', 'run folders, or folders of runs (a seeds group, a sweep)')
     .option('--json', 'print the comparison as JSON')
     .addHelpText(
@@ -95,8 +96,9 @@ Examples:
       const c = compareRuns(dirs);
       ctx.exit(EXIT.ok);
       if (options.json) {
-        return ctx.io.out(JSON.stringify({ runs: c.runs.map(plainRow), differences: c.differences, sharedAttacks: c.sharedAttacks, otherAttacks: c.otherAttacks }));
+        return ctx.io.out(JSON.stringify({ runs: c.runs.map(plainRow), differences: c.differences, sharedAttacks: c.sharedAttacks, otherAttacks: c.otherAttacks, ...(c.groups ? { groups: c.groups, groupDifferences: c.groupDifferences } : {}) }));
       }
+      if (c.groups) return ctx.io.out(groupsText(c.groups, c.groupDifferences ?? []));
       const names = c.runs.map((r) => r.name || path.basename(r.runDir));
       const numeric = [false, ...names.map(() => true)];
       const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '-');
@@ -123,4 +125,31 @@ Examples:
       if (c.otherAttacks.length > 0) ctx.io.out(`\nevaluated on some only: ${c.otherAttacks.join(', ')}`);
     });
   return runs;
+}
+
+/** Seeds groups and sweep cells side by side: each metric as mean ± 95% CI over the seeds, then the config fields that differ. */
+function groupsText(groups: readonly GroupRow[], differences: readonly { key: string; values: unknown[] }[]): string {
+  const names = groups.map((g) => g.name);
+  const numeric = [false, ...names.map(() => true)];
+  const metric = (g: GroupRow, key: string) => {
+    const m = g.metrics.find((x) => x.key === key);
+    return m ? formatMetric(m) : '-';
+  };
+  const robustLabel = groups.flatMap((g) => g.metrics).find((m) => m.key === 'robust')?.label ?? 'robust';
+  const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '-');
+  return [
+    textTable({
+      header: ['', ...names],
+      numeric,
+      rows: [
+        ['clean', ...groups.map((g) => metric(g, 'clean'))],
+        [robustLabel, ...groups.map((g) => metric(g, 'robust'))],
+        ['seeds (n)', ...groups.map((g) => String(g.n))],
+        ['status', ...groups.map((g) => g.status)],
+      ],
+    }),
+    'mean ± 95% CI (Student t, n−1) over each group\'s seeds, from its results.json; each run: st-native runs list <folder>',
+    '',
+    differences.length === 0 ? 'config: the same' : textTable({ header: ['config differs', ...names], numeric, rows: differences.map((d) => [d.key, ...d.values.map(show)]) }),
+  ].join('\n');
 }

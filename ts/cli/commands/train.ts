@@ -1,5 +1,6 @@
 /** `st-native train`: its options and help; the work is in ../train.ts. */
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { ConfigError } from '../../config/errors.js';
 import { DEFAULT_PRESET } from '../../config/presets.js';
 import type { CliContext } from '../context.js';
 import { seedsCommand } from '../experiments.js';
@@ -23,6 +24,8 @@ export function trainProgram(ctx: CliContext): CommandUnknownOpts {
     .option('--name <name>', 'run folder name (default: <time>-<method>; a taken name gets -2, -3, ...)')
     .option('--resume <runDir>', "continue that run from its last completed epoch (bit-exact on CPU); only --epochs, --device and threads may differ from the run's config")
     .option('--seeds <n|list>', 'train N seeds (0 to N-1) or the listed ones (0,1,2), each its own run in a seeds group folder (--name names it); prints every metric as mean ± 95% CI; the same command again continues an interrupted group')
+    .option('--parallel <n>', 'with --seeds: train up to N seeds at once, each in its own process with an equal share of the cores (unless threads is set)')
+    .option('--no-report', 'do not write report.html into the run (or seeds group) folder at the end')
     .option('--json', 'print one JSON event per line on stdout, nothing else (with --seeds: the results as one JSON object)')
     .addHelpText(
       'after',
@@ -58,6 +61,13 @@ Exit codes: 0 done, 1 failed, 2 invalid config or usage, 130 Ctrl-C,
         name: options.name,
         json: Boolean(options.json),
       };
-      ctx.exit(options.seeds !== undefined ? await seedsCommand({ ...args, seeds: options.seeds }, ctx.io) : await trainCommand(args, ctx.io));
+      if (options.parallel !== undefined && options.seeds === undefined) {
+        throw new ConfigError([{ path: '--parallel', message: 'only with --seeds (or in `st-native sweep`): one run trains in one process' }]);
+      }
+      ctx.exit(
+        options.seeds !== undefined
+          ? await seedsCommand({ ...args, seeds: options.seeds, parallel: options.parallel, report: options.report }, ctx.io)
+          : await trainCommand({ ...args, report: options.report }, ctx.io),
+      );
     });
 }
