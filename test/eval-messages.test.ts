@@ -10,7 +10,7 @@ import test from 'ava';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, evaluate, NotARunFolderError } from '../ts/index.js';
+import { ConfigError, evaluate, NotARunFolderError, resolveConfig } from '../ts/index.js';
 import { report } from '../ts/cli/errors.js';
 import { cli } from './helpers/cli.js';
 import { writeSafetensors } from './helpers/safetensors.js';
@@ -77,4 +77,19 @@ test('dataset inference for a checkpoint file: no dataset with that class count,
   const two = cli('eval', stateDict, '--model', 'resnet18', '--classes', '10', '--attacks', 'clean');
   t.is(two.status, 2, two.stderr);
   t.regex(two.stderr, /dataset: cifar10 and svhn both fit a resnet18 with 10 classes; name the dataset/);
+});
+
+test('a run without the asked checkpoint says which it has: a cancelled run points at --checkpoint interrupted', async (t) => {
+  const run = path.join(work, 'cancelled-run');
+  mkdirSync(path.join(run, 'checkpoints'), { recursive: true });
+  writeFileSync(path.join(run, 'config.json'), JSON.stringify({ config: resolveConfig({}) }));
+  writeFileSync(path.join(run, 'checkpoints', 'interrupted.safetensors'), '');
+  const r = cli('eval', run, '--attacks', 'clean');
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /cancelled-run has no best checkpoint \(checkpoints\/best\.safetensors\); it has interrupted: evaluate that with --checkpoint interrupted/);
+  await t.throwsAsync(evaluate({ runDir: run, checkpoint: 'last' }), { instanceOf: ConfigError, message: /no last checkpoint.*checkpoint: 'interrupted'/ });
+  const bare = path.join(work, 'no-checkpoints');
+  mkdirSync(bare);
+  writeFileSync(path.join(bare, 'config.json'), JSON.stringify({ config: resolveConfig({}) }));
+  t.regex(cli('eval', bare).stderr, /no best checkpoint .*it has no checkpoint at all/);
 });

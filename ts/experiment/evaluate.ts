@@ -112,6 +112,22 @@ function checkpointEpoch(runDir: string, which: 'best' | 'last' | 'interrupted')
   }
 }
 
+/**
+ * `<runDir>/checkpoints/<which>.safetensors`, or an error that says which
+ * checkpoints the run has: a run cancelled before its first evaluation has
+ * `interrupted` and no `best`, and the message points there.
+ */
+function runCheckpoint(runDir: string, which: 'best' | 'last' | 'interrupted'): string {
+  const file = path.join(runDir, 'checkpoints', `${which}.safetensors`);
+  if (existsSync(file)) return file;
+  const have = (['best', 'last', 'interrupted'] as const).filter((c) => existsSync(path.join(runDir, 'checkpoints', `${c}.safetensors`)));
+  const hint =
+    have.length === 0
+      ? 'it has no checkpoint at all (the run stopped before one was saved)'
+      : `it has ${have.join(', ')}: evaluate ${have.length === 1 ? 'that' : 'one of them'} with --checkpoint ${have[0]} (API: checkpoint: '${have[0]}')`;
+  throw new OptionsError([{ path: 'checkpoint', message: `${runDir} has no ${which} checkpoint (${path.join('checkpoints', `${which}.safetensors`)}); ${hint}` }]);
+}
+
 export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult> {
   const config = readRunConfig(options.runDir);
   const which = options.checkpoint ?? 'best';
@@ -121,7 +137,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvalResult>
     const err = fromZodError(parsedEval.error, evalMerged);
     throw new OptionsError(err.issues.map((i) => ({ path: `eval.${i.path}`, message: i.message })));
   }
-  const checkpoint = path.join(options.runDir, 'checkpoints', `${which}.safetensors`);
+  const checkpoint = runCheckpoint(options.runDir, which);
   const info = datasetInfo(config.dataset.name);
   const data = await prepareDataset(config.dataset.name, config.dataset);
   return loadNative().evaluate(
@@ -340,7 +356,7 @@ function runTarget(runDir: string, which: 'best' | 'last' | 'interrupted', evalO
   }
   return {
     config,
-    file: path.join(runDir, 'checkpoints', `${which}.safetensors`),
+    file: runCheckpoint(runDir, which),
     run: { eval: parsedEval.data, seed: config.seed, epoch: checkpointEpoch(runDir, which) },
   };
 }
