@@ -6,6 +6,8 @@
 //! - Records that libtorch's version (from a libtorch folder's `build-version`
 //!   or a PyTorch wheel's `version.py`) as ST_LIBTORCH_VERSION, so
 //!   `device::libtorch_version` reports what was really linked.
+//! - Compiles csrc/autocast.cpp (CPU/CUDA autocast and TF32 switches that tch
+//!   does not expose) against that libtorch's headers.
 use std::path::Path;
 
 fn version_of(lib_dir: &Path) -> Option<String> {
@@ -18,6 +20,23 @@ fn version_of(lib_dir: &Path) -> Option<String> {
     Some(line.split(['\'', '"']).nth(1)?.to_string())
 }
 
+fn compile_shim(lib_dir: &Path) {
+    let include = lib_dir
+        .parent()
+        .expect("libtorch lib folder has a parent")
+        .join("include");
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/autocast.cpp")
+        .include(&include)
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .warnings(false)
+        .compile("st_autocast");
+}
+
 fn main() {
     let mut version = "unknown".to_string();
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
@@ -25,6 +44,7 @@ fn main() {
         if let Some(v) = version_of(Path::new(&lib)) {
             version = v;
         }
+        compile_shim(Path::new(&lib));
     }
     println!("cargo:rustc-env=ST_LIBTORCH_VERSION={version}");
 }

@@ -35,6 +35,32 @@ pub enum Branches {
     Separate,
 }
 
+/// Numeric precision of the forward/backward passes (see `precision`).
+/// `bf16`/`f16` run the model's forward under libtorch autocast with f32
+/// master weights (f16 with a dynamic gradient scaler); `tf32` sets the CUDA
+/// matmul/cuDNN allow-TF32 flags and is a no-op on CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Tf32,
+    Bf16,
+    F16,
+}
+
+/// Memory layout of images and 4-d weights: `channels_last` is NHWC strides
+/// with NCHW shapes (same numbers, faster kernels on some hardware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryFormat {
+    #[default]
+    Contiguous,
+    ChannelsLast,
+}
+
 /// Squeeze Training (method page §2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -253,6 +279,10 @@ pub struct EvalConfig {
     pub batch_size: i64,
     /// Evaluate on at most this many held-out images (first N); null = all.
     pub max_samples: Option<i64>,
+    /// Precision of the attacks and clean evaluation: f32 unless asked
+    /// (attacks in bf16/f16 understate robustness).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// When the held-out evaluation runs: after every `every`-th epoch, after
@@ -314,6 +344,12 @@ pub struct TrainConfig {
     /// Continue a run from this resume file (its `checkpoints/resume.safetensors`).
     #[serde(default)]
     pub resume: Option<String>,
+    /// Precision of the training step's forward/backward.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Memory layout of weights and batches (training and evaluation).
+    #[serde(default)]
+    pub memory_format: MemoryFormat,
 }
 
 fn check(ok: bool, field: &str, message: &str) -> Result<()> {

@@ -23,6 +23,7 @@ pub mod methods;
 pub mod models;
 pub mod nn;
 pub mod optim;
+pub mod precision;
 pub mod resume;
 pub mod state_lock;
 pub mod train;

@@ -594,6 +594,7 @@ fn the_run_attack_reproduces_the_per_epoch_evaluation() {
         random_start: true,
         batch_size: 20,
         max_samples: None,
+        precision: Default::default(),
     };
     let mut req = request(
         &path,

@@ -12,6 +12,7 @@ use crate::events::{Event, EventSink};
 use crate::methods::Method;
 use crate::models::Model;
 use crate::optim::Sgd;
+use crate::precision::Precise;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -67,15 +68,14 @@ pub(super) fn train_epoch(
         let len = cfg.batch_size.min(n - start);
         let batch = run.split.batch(&order.narrow(0, start, len));
         let at = StepAt { epoch, step };
-        train_step(
-            method,
-            model.net.as_ref(),
-            opt,
-            batch,
-            &cfg.augment,
-            at,
-            &mut sums,
-        )?;
+        // The step's forwards in the run's precision and layout; their logits
+        // come back in f32, so ST's selection and perturbations stay f32.
+        let net = Precise {
+            net: model.net.as_ref(),
+            precision: cfg.precision,
+            format: cfg.memory_format,
+        };
+        train_step(method, &net, opt, batch, &cfg.augment, at, &mut sums)?;
         if ticks.ready(step == run.steps_per_epoch) {
             let secs = epoch_start.elapsed().as_secs_f64();
             sink.emit(Event::Step {

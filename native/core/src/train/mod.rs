@@ -31,6 +31,7 @@ use crate::events::{
 use crate::methods::build_method;
 use crate::models::build_model;
 use crate::optim::Sgd;
+use crate::precision::{self, Precise};
 use crate::resume;
 use checkpoints::Checkpoints;
 use epoch::{train_epoch, training_seed, EpochRun, Trained};
@@ -38,6 +39,16 @@ use evaluation::{run_evaluation, select, Evaluation, Selection};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// The net as the evaluation runs it: the run's layout, `eval.precision`
+/// (f32 unless asked: attacks in bf16/f16 understate robustness).
+fn eval_net<'a>(cfg: &TrainConfig, net: &'a dyn crate::models::Classifier) -> Precise<'a> {
+    Precise {
+        net,
+        precision: cfg.eval.precision,
+        format: cfg.memory_format,
+    }
+}
 
 /// Runs a whole training job. Returns the summary (also emitted as `Done`).
 /// A stop requested before the run's end (`cancel`), whether during an
@@ -50,6 +61,10 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
     let device = preflight(cfg, data.shape, data.sizes(), false)?;
+    precision::check_train_precision("precision", cfg.precision, device)?;
+    if cfg.precision == crate::config::Precision::Tf32 {
+        precision::allow_tf32();
+    }
     let started = Instant::now();
     if let Some(t) = cfg.threads {
         tch::set_num_threads(t);
@@ -84,6 +99,8 @@ pub fn train(
         )?),
         None => None,
     };
+    // After every load (they copy into the variables, keeping their layout).
+    precision::apply_memory_format(&model.vs, cfg.memory_format);
     let start_epoch = resumed.as_ref().map_or(1, |p| p.epochs_completed + 1);
     if start_epoch > 1 {
         // The training stream of epoch `start_epoch`, as the uninterrupted
@@ -152,7 +169,8 @@ pub fn train(
                 cfg: &cfg.eval,
                 seed: cfg.seed,
             };
-            let Some(result) = run_evaluation(&e, model.net.as_ref(), sink, cancel) else {
+            let net = eval_net(cfg, model.net.as_ref());
+            let Some(result) = run_evaluation(&e, &net, sink, cancel) else {
                 // Stopped during evaluation: the epoch's training is complete.
                 files.interrupt(&model.vs, &mut summary, sink, epoch, epoch)?;
                 break;
@@ -208,7 +226,7 @@ pub fn train(
                 cfg: &cfg.eval,
                 seed: cfg.seed,
             };
-            let result = run_evaluation(&e, best.net.as_ref(), sink, cancel);
+            let result = run_evaluation(&e, &eval_net(cfg, best.net.as_ref()), sink, cancel);
             if let Some(r) = &result {
                 sink.emit(Event::Eval(r.clone()));
             }

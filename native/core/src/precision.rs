@@ -1,0 +1,188 @@
+//! Reduced precision and memory layout (`precision`, `memoryFormat`).
+//!
+//! - bf16/f16: the model's forward runs under libtorch autocast (the C++
+//!   switches tch lacks, csrc/autocast.cpp) with f32 master weights; the
+//!   logits leave the scope as f32, so everything downstream (ST's selection
+//!   and losses, the perturbations and their projection, attacks) is f32.
+//! - tf32: CUDA's matmul/cuDNN allow-TF32 flags; on CPU a no-op.
+//! - channels_last: NHWC strides with NCHW shapes, for 4-d inputs and weights.
+//!
+//! Autocast state is thread-local in libtorch: a scope is entered and left on
+//! the thread that runs the forward.
+
+use crate::config::{MemoryFormat, Precision};
+use crate::error::{CoreError, Result};
+use crate::models::{Classifier, Mode};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+mod ffi {
+    use std::os::raw::c_int;
+    extern "C" {
+        pub fn st_autocast_enter(
+            cuda: c_int,
+            enabled: c_int,
+            half: c_int,
+            prev_enabled: *mut c_int,
+            prev_half: *mut c_int,
+        ) -> c_int;
+        pub fn st_autocast_exit(cuda: c_int, prev_enabled: c_int, prev_half: c_int) -> c_int;
+        pub fn st_autocast_is_enabled(cuda: c_int) -> c_int;
+        pub fn st_set_allow_tf32(allow: c_int) -> c_int;
+        pub fn st_allow_tf32_cublas() -> c_int;
+    }
+}
+
+/// The autocast dtype of a precision, or None when it runs without autocast.
+pub fn autocast_kind(p: Precision) -> Option<Kind> {
+    match p {
+        Precision::Bf16 => Some(Kind::BFloat16),
+        Precision::F16 => Some(Kind::Half),
+        Precision::F32 | Precision::Tf32 => None,
+    }
+}
+
+/// An open autocast scope; closing it (drop) restores the previous state.
+struct Scope {
+    cuda: i32,
+    prev_enabled: i32,
+    prev_half: i32,
+}
+
+impl Scope {
+    fn enter(device: Device, kind: Kind) -> Scope {
+        let cuda = i32::from(device.is_cuda());
+        let half = i32::from(kind == Kind::Half);
+        let (mut prev_enabled, mut prev_half) = (0, 0);
+        // SAFETY: plain ints and two out-pointers to live locals; the shim
+        // catches every C++ exception.
+        let rc =
+            unsafe { ffi::st_autocast_enter(cuda, 1, half, &mut prev_enabled, &mut prev_half) };
+        assert_eq!(rc, 0, "libtorch refused to enable autocast");
+        Scope {
+            cuda,
+            prev_enabled,
+            prev_half,
+        }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        // SAFETY: as in `enter`.
+        unsafe { ffi::st_autocast_exit(self.cuda, self.prev_enabled, self.prev_half) };
+    }
+}
+
+/// Runs `f` under autocast for `device` when `p` asks for it (bf16/f16);
+/// otherwise runs it as is. The scope closes even if `f` panics.
+pub fn autocast<T>(p: Precision, device: Device, f: impl FnOnce() -> T) -> T {
+    match autocast_kind(p) {
+        Some(kind) => {
+            let _scope = Scope::enter(device, kind);
+            f()
+        }
+        None => f(),
+    }
+}
+
+/// Whether autocast is on for `device` on this thread (for tests).
+pub fn autocast_enabled(device: Device) -> bool {
+    // SAFETY: no pointers; exceptions caught in the shim.
+    unsafe { ffi::st_autocast_is_enabled(i32::from(device.is_cuda())) != 0 }
+}
+
+/// Allows TF32 in CUDA matmuls and cuDNN convolutions (`tf32`). Called only
+/// for `tf32`, so `f32` keeps libtorch's defaults (and today's numbers).
+/// Process-wide; no effect on CPU kernels.
+pub fn allow_tf32() {
+    // SAFETY: no pointers; exceptions caught in the shim.
+    unsafe { ffi::st_set_allow_tf32(1) };
+}
+
+/// Whether CUDA matmuls may use TF32 now (for tests).
+pub fn tf32_allowed() -> bool {
+    // SAFETY: no pointers; exceptions caught in the shim.
+    unsafe { ffi::st_allow_tf32_cublas() != 0 }
+}
+
+/// `t` in channels-last layout when it is 4-d (NCHW shape, NHWC strides, as
+/// PyTorch's `contiguous(memory_format=torch.channels_last)`); otherwise `t`.
+pub fn channels_last(t: &Tensor) -> Tensor {
+    if t.dim() == 4 {
+        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        t.shallow_clone()
+    }
+}
+
+/// Whether a 4-d tensor has channels-last strides (NHWC order is dense;
+/// as in libtorch, strides of size-1 dims do not count, so a 1-channel
+/// tensor is both contiguous and channels-last).
+pub fn is_channels_last(t: &Tensor) -> bool {
+    t.dim() == 4 && t.permute([0, 2, 3, 1]).is_contiguous()
+}
+
+/// Puts every 4-d variable (conv weights) of `vs` in `format`, in place
+/// (the values do not change, nor does the optimiser's view of them).
+pub fn apply_memory_format(vs: &VarStore, format: MemoryFormat) {
+    if format == MemoryFormat::Contiguous {
+        return;
+    }
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            if v.dim() == 4 {
+                let cl = channels_last(&v);
+                v.set_data(&cl);
+            }
+        }
+    });
+}
+
+/// Refuses training settings this build cannot honour, naming the field.
+/// libtorch 2.11's autocast accepts f16 on CPU and CUDA, but f16 training
+/// needs the dynamic gradient scaler, which is not written yet: refused
+/// rather than run unscaled (small gradients would underflow to zero).
+pub fn check_train_precision(field: &str, p: Precision, device: Device) -> Result<()> {
+    if p == Precision::F16 {
+        return Err(CoreError::config(
+            field,
+            &format!(
+                "\"f16\" training is not supported yet (no gradient scaler) on {}; use \"bf16\" or \"f32\"",
+                if device.is_cuda() { "cuda" } else { "cpu" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A classifier run at a precision and layout: inputs converted to the
+/// layout, the forward under autocast, the logits returned as f32 when the
+/// forward ran in bf16/f16 (so selection, losses and perturbations are f32).
+pub struct Precise<'a> {
+    pub net: &'a dyn Classifier,
+    pub precision: Precision,
+    pub format: MemoryFormat,
+}
+
+// SAFETY of Send: a `Precise` borrows the net for one step or one evaluation
+// on the calling thread and is never sent to another one.
+unsafe impl Send for Precise<'_> {}
+
+impl Classifier for Precise<'_> {
+    fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
+        let xs = match self.format {
+            MemoryFormat::ChannelsLast => channels_last(xs),
+            MemoryFormat::Contiguous => xs.shallow_clone(),
+        };
+        let out = autocast(self.precision, xs.device(), || self.net.forward(&xs, mode));
+        match autocast_kind(self.precision) {
+            Some(_) if out.kind() != Kind::Float => out.to_kind(Kind::Float),
+            _ => out,
+        }
+    }
+}
+
+/// Whether `p` and `format` change nothing (the defaults' exact numerics).
+pub fn is_plain(p: Precision, format: MemoryFormat) -> bool {
+    matches!(p, Precision::F32 | Precision::Tf32) && format == MemoryFormat::Contiguous
+}
