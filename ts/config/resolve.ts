@@ -247,5 +247,7 @@ export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: strin
     initCheckpoint: cfg.initCheckpoint === null ? null : path.resolve(cfg.initCheckpoint),
     evalSchedule: cfg.evalSchedule,
     resume: resume === null ? null : path.resolve(resume),
+    precision: cfg.precision,
+    memoryFormat: cfg.memoryFormat,
   };
 }

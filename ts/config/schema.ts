@@ -126,6 +126,13 @@ export const augmentSchema = z
   })
   .strict();
 
+/**
+ * f32 | tf32 (CUDA's TF32 matmul/cuDNN flags; no-op on CPU) | bf16 | f16
+ * (libtorch autocast, f32 master weights; f16 training is refused until a
+ * gradient scaler exists).
+ */
+export const precisionSchema = z.enum(['f32', 'tf32', 'bf16', 'f16']);
+
 export const evalSchema = z
   .object({
     epsilon: unit,
@@ -134,6 +141,8 @@ export const evalSchema = z
     randomStart: z.boolean(),
     batchSize,
     maxSamples: imageCount.nullable(),
+    /** Attacks and clean accuracy run in f32 unless asked: attacks in bf16/f16 understate robustness. */
+    precision: precisionSchema.default('f32'),
   })
   .strict();
 
@@ -185,6 +194,10 @@ export const runConfigSchema = z
     seed: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
     device: z.enum(['auto', 'cpu', 'cuda']),
     threads: threads.nullable(),
+    /** The training step's precision (the evaluation's is eval.precision). */
+    precision: precisionSchema.default('f32'),
+    /** Layout of weights and batches, training and evaluation (same numbers). */
+    memoryFormat: z.enum(['contiguous', 'channels_last']).default('contiguous'),
     /** Folder under which each run gets its own folder. */
     runsDir: pathString,
     /** Name of the run folder; default: <timestamp>-<method>. */

@@ -3,9 +3,11 @@ import type { AugmentConfig } from "./AugmentConfig.js";
 import type { DeviceChoice } from "./DeviceChoice.js";
 import type { EvalConfig } from "./EvalConfig.js";
 import type { EvalSchedule } from "./EvalSchedule.js";
+import type { MemoryFormat } from "./MemoryFormat.js";
 import type { MethodConfig } from "./MethodConfig.js";
 import type { ModelName } from "./ModelName.js";
 import type { OptimizerConfig } from "./OptimizerConfig.js";
+import type { Precision } from "./Precision.js";
 
 /**
  * One training run, as the core receives it (`NativeTrainConfig` in TS;
@@ -45,4 +47,12 @@ export type TrainConfig = {
    * Continue a run from this resume file (its `checkpoints/resume.safetensors`).
    */
   resume: string | null,
+  /**
+   * Precision of the training step's forward/backward.
+   */
+  precision: Precision,
+  /**
+   * Memory layout of weights and batches (training and evaluation).
+   */
+  memoryFormat: MemoryFormat,
 };
