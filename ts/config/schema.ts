@@ -128,8 +128,8 @@ export const augmentSchema = z
 
 /**
  * f32 | tf32 (CUDA's TF32 matmul/cuDNN flags; no-op on CPU) | bf16 | f16
- * (libtorch autocast, f32 master weights; f16 training is refused until a
- * gradient scaler exists).
+ * (libtorch autocast, f32 master weights; f16 training with a dynamic
+ * gradient scaler).
  */
 export const precisionSchema = z.enum(['f32', 'tf32', 'bf16', 'f16']);
 

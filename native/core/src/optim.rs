@@ -54,6 +54,12 @@ impl Sgd {
         }
     }
 
+    /// The gradients of the trainable variables (shallow: writing into them
+    /// writes the gradients; the f16 gradient scaler unscales in place).
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, p)| p.grad()).collect()
+    }
+
     /// zero_grad, backward of `loss`, step: tch's `backward_step`.
     pub fn backward_step(&mut self, loss: &Tensor) {
         self.zero_grad();

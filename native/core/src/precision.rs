@@ -4,6 +4,7 @@
 //!   switches tch lacks, csrc/autocast.cpp) with f32 master weights; the
 //!   logits leave the scope as f32, so everything downstream (ST's selection
 //!   and losses, the perturbations and their projection, attacks) is f32.
+//!   f16 training adds a dynamic gradient scaler (`GradScaler`).
 //! - tf32: CUDA's matmul/cuDNN allow-TF32 flags; on CPU a no-op.
 //! - channels_last: NHWC strides with NCHW shapes, for 4-d inputs and weights.
 //!
@@ -11,8 +12,8 @@
 //! the thread that runs the forward.
 
 use crate::config::{MemoryFormat, Precision};
-use crate::error::{CoreError, Result};
 use crate::models::{Classifier, Mode};
+use crate::optim::Sgd;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 mod ffi {
@@ -138,21 +139,84 @@ pub fn apply_memory_format(vs: &VarStore, format: MemoryFormat) {
     });
 }
 
-/// Refuses training settings this build cannot honour, naming the field.
-/// libtorch 2.11's autocast accepts f16 on CPU and CUDA, but f16 training
-/// needs the dynamic gradient scaler, which is not written yet: refused
-/// rather than run unscaled (small gradients would underflow to zero).
-pub fn check_train_precision(field: &str, p: Precision, device: Device) -> Result<()> {
-    if p == Precision::F16 {
-        return Err(CoreError::config(
-            field,
-            &format!(
-                "\"f16\" training is not supported yet (no gradient scaler) on {}; use \"bf16\" or \"f32\"",
-                if device.is_cuda() { "cuda" } else { "cpu" }
-            ),
-        ));
+/// Dynamic loss scaling for f16 training, as `torch.amp.GradScaler`: the
+/// loss is multiplied by `scale` before backward (so small f16 gradients do
+/// not flush to zero), the gradients are divided by it before the step; a
+/// step with any non-finite gradient is skipped and the scale halves; after
+/// `growth_interval` finite steps in a row it doubles.
+#[derive(Debug, Clone)]
+pub struct GradScaler {
+    scale: f64,
+    growth_interval: u32,
+    finite_streak: u32,
+}
+
+impl GradScaler {
+    pub const INIT_SCALE: f64 = 65_536.0;
+    pub const GROWTH_FACTOR: f64 = 2.0;
+    pub const BACKOFF_FACTOR: f64 = 0.5;
+    pub const GROWTH_INTERVAL: u32 = 2000;
+
+    pub fn new() -> Self {
+        Self::with_growth_interval(Self::GROWTH_INTERVAL)
     }
-    Ok(())
+
+    /// A scaler that grows after `interval` finite steps (tests use small ones).
+    pub fn with_growth_interval(interval: u32) -> Self {
+        GradScaler {
+            scale: Self::INIT_SCALE,
+            growth_interval: interval.max(1),
+            finite_streak: 0,
+        }
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// zero_grad, backward of `loss * scale`, unscale, then the optimiser's
+    /// step only if every gradient is finite; updates the scale. Returns
+    /// whether the step was taken.
+    pub fn backward_step(&mut self, opt: &mut Sgd, loss: &Tensor) -> bool {
+        opt.zero_grad();
+        (loss * self.scale).backward();
+        let inv = 1.0 / self.scale;
+        let mut finite = true;
+        tch::no_grad(|| {
+            for mut g in opt.grads() {
+                if g.defined() {
+                    let _ = g.g_mul_scalar_(inv);
+                    // One host sync per tensor; f16 runs are CUDA runs, where
+                    // the scaled model is large and this is cheap by comparison.
+                    finite &= bool::try_from(g.isfinite().all()).unwrap_or(false);
+                }
+            }
+        });
+        if finite {
+            opt.step();
+        }
+        self.update(finite);
+        finite
+    }
+
+    fn update(&mut self, finite: bool) {
+        if finite {
+            self.finite_streak += 1;
+            if self.finite_streak >= self.growth_interval {
+                self.scale *= Self::GROWTH_FACTOR;
+                self.finite_streak = 0;
+            }
+        } else {
+            self.scale *= Self::BACKOFF_FACTOR;
+            self.finite_streak = 0;
+        }
+    }
+}
+
+impl Default for GradScaler {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A classifier run at a precision and layout: inputs converted to the

@@ -1,20 +1,22 @@
 //! Precision and layout options on CPU: the autocast scope, ST's inner-loop
 //! invariants under bf16, bf16 vs f32 on one batch, channels-last logits
-//! equal to contiguous ones for every registered model, and f16 training
-//! refused with the field named.
+//! equal to contiguous ones for every registered model, and the f16
+//! gradient scaler.
 
 mod common;
 use common::*;
+use st_core::config::OptimizerConfig;
 use st_core::config::{Branches as BranchMode, MemoryFormat, Precision, StConfig};
 use st_core::divergence::Reg;
 use st_core::methods::st::{forward_branches, pick, select, SqueezeTraining};
 use st_core::methods::Method;
 use st_core::models::{build_model, list_models, Classifier, Mode};
+use st_core::optim::Sgd;
 use st_core::precision::{
-    apply_memory_format, autocast, autocast_enabled, channels_last, check_train_precision,
-    is_channels_last, Precise,
+    apply_memory_format, autocast, autocast_enabled, channels_last, is_channels_last, GradScaler,
+    Precise,
 };
-use tch::{Device, Kind, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn st_cfg() -> StConfig {
     StConfig {
@@ -182,16 +184,68 @@ fn channels_last_logits_equal_contiguous_for_every_registered_model() {
     assert!(is_channels_last(&cl) && cl.equal(&x));
 }
 
+fn one_weight_sgd(lr: f64) -> (VarStore, Tensor, Sgd) {
+    let vs = VarStore::new(Device::Cpu);
+    let w = vs.root().var("w", &[3], tch::nn::Init::Const(1.0));
+    let cfg = OptimizerConfig {
+        lr,
+        momentum: 0.0,
+        weight_decay: 0.0,
+        nesterov: false,
+        milestones: vec![],
+        gamma: 0.1,
+    };
+    let opt = Sgd::new(&vs, &cfg);
+    (vs, w, opt)
+}
+
 #[test]
-fn f16_training_is_refused_naming_the_field_and_device() {
-    let err = check_train_precision("precision", Precision::F16, Device::Cpu)
-        .unwrap_err()
-        .to_string();
+fn f16_scaler_skips_a_step_with_an_inf_gradient_and_halves_the_scale() {
+    let (_vs, w, mut opt) = one_weight_sgd(0.1);
+    let mut scaler = GradScaler::with_growth_interval(2);
+    assert_eq!(scaler.scale(), 65_536.0);
+    // An inf in the gradient of w[1]: the step is skipped, w unchanged.
+    let inf = Tensor::from_slice(&[1.0f32, f32::INFINITY, 1.0]);
+    let before = w.detach().copy();
+    assert!(!scaler.backward_step(&mut opt, &(&w * &inf).sum(Kind::Float)));
+    assert!(w.equal(&before));
+    assert_eq!(scaler.scale(), 32_768.0);
+    // A finite step: the update uses the unscaled gradient (d/dw sum(2w) = 2).
+    assert!(scaler.backward_step(&mut opt, &(&w * 2.0).sum(Kind::Float)));
+    let expected = Tensor::from_slice(&[0.8f32, 0.8, 0.8]);
+    assert!(w.allclose(&expected, 1e-6, 1e-6, false), "{w}");
+    assert_eq!(scaler.scale(), 32_768.0);
+    // Two finite steps in a row (the interval here) double it.
+    assert!(scaler.backward_step(&mut opt, &(&w * 2.0).sum(Kind::Float)));
+    assert_eq!(scaler.scale(), 65_536.0);
+    let d = GradScaler::new();
+    assert_eq!((d.scale(), GradScaler::GROWTH_INTERVAL), (65_536.0, 2000));
+}
+
+#[test]
+fn f16_st_loss_on_cpu_is_finite_and_close_to_f32() {
+    let _rng = seeded(12);
+    let (_vs, net) = tiny_resnet(Kind::Float);
+    let x = images(8, [3, 8, 8], Kind::Float);
+    let y = labels(8, 5);
+    let st = SqueezeTraining::new(st_cfg());
+    let at = |p| Precise {
+        net: &net,
+        precision: p,
+        format: MemoryFormat::Contiguous,
+    };
+    let (x_adv, x_col) = st.inner(&at(Precision::F16), &x, &y);
+    let l16 = st
+        .outer(&at(Precision::F16), &x, &y, &x_adv, &x_col)
+        .loss
+        .double_value(&[]);
+    let l32 = st
+        .outer(&at(Precision::F32), &x, &y, &x_adv, &x_col)
+        .loss
+        .double_value(&[]);
+    // f16 has 11 mantissa bits: closer than bf16.
     assert!(
-        err.contains("precision") && err.contains("f16") && err.contains("cpu"),
-        "{err}"
+        l16.is_finite() && (l16 - l32).abs() / l32.abs() < 0.01,
+        "{l16} vs {l32}"
     );
-    for p in [Precision::F32, Precision::Tf32, Precision::Bf16] {
-        assert!(check_train_precision("precision", p, Device::Cpu).is_ok());
-    }
 }

@@ -12,7 +12,7 @@ use crate::events::{Event, EventSink};
 use crate::methods::Method;
 use crate::models::Model;
 use crate::optim::Sgd;
-use crate::precision::Precise;
+use crate::precision::{GradScaler, Precise};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -42,12 +42,15 @@ pub(super) enum Trained {
 }
 
 /// Trains `epoch` (1-based) on the whole split.
+// The scaler is per run state like the optimiser's, hence its own argument.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn train_epoch(
     run: &EpochRun,
     epoch: usize,
     model: &Model,
     method: &mut dyn Method,
     opt: &mut Sgd,
+    mut scaler: Option<&mut GradScaler>,
     sink: &mut dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<Trained> {
@@ -75,7 +78,16 @@ pub(super) fn train_epoch(
             precision: cfg.precision,
             format: cfg.memory_format,
         };
-        train_step(method, &net, opt, batch, &cfg.augment, at, &mut sums)?;
+        train_step(
+            method,
+            &net,
+            opt,
+            scaler.as_deref_mut(),
+            batch,
+            &cfg.augment,
+            at,
+            &mut sums,
+        )?;
         if ticks.ready(step == run.steps_per_epoch) {
             let secs = epoch_start.elapsed().as_secs_f64();
             sink.emit(Event::Step {

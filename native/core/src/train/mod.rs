@@ -31,7 +31,7 @@ use crate::events::{
 use crate::methods::build_method;
 use crate::models::build_model;
 use crate::optim::Sgd;
-use crate::precision::{self, Precise};
+use crate::precision::{self, GradScaler, Precise};
 use crate::resume;
 use checkpoints::Checkpoints;
 use epoch::{train_epoch, training_seed, EpochRun, Trained};
@@ -61,7 +61,6 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
     let device = preflight(cfg, data.shape, data.sizes(), false)?;
-    precision::check_train_precision("precision", cfg.precision, device)?;
     if cfg.precision == crate::config::Precision::Tf32 {
         precision::allow_tf32();
     }
@@ -108,6 +107,8 @@ pub fn train(
         tch::manual_seed(training_seed(cfg.seed, start_epoch - 1));
     }
 
+    // f16 only; starts afresh on resume (it settles within a few steps).
+    let mut scaler = (cfg.precision == crate::config::Precision::F16).then(GradScaler::new);
     let files = Checkpoints::new(cfg);
     let n = train_split.len();
     let run = EpochRun {
@@ -155,7 +156,16 @@ pub fn train(
     let resume_path = Path::new(&cfg.out_dir).join(resume::FILE_NAME);
 
     for epoch in start_epoch..=cfg.epochs {
-        let trained = train_epoch(&run, epoch, &model, method.as_mut(), &mut opt, sink, cancel)?;
+        let trained = train_epoch(
+            &run,
+            epoch,
+            &model,
+            method.as_mut(),
+            &mut opt,
+            scaler.as_mut(),
+            sink,
+            cancel,
+        )?;
         if let Trained::Stopped = trained {
             files.interrupt(&model.vs, &mut summary, sink, epoch, epoch - 1)?;
             break;

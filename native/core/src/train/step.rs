@@ -8,6 +8,7 @@ use crate::events::LossParts;
 use crate::methods::{Method, PartTensors};
 use crate::models::Classifier;
 use crate::optim::Sgd;
+use crate::precision::GradScaler;
 use tch::{Kind, Tensor};
 
 /// Running sums of an epoch's loss parts, kept on the device.
@@ -83,10 +84,12 @@ pub(super) struct StepAt {
 /// Trains on the batch (`x`, `y`) (augmented here) and adds it to `sums`.
 /// A non-finite loss is refused before the optimiser steps, so a diverged
 /// step never reaches the weights.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn train_step(
     method: &mut dyn Method,
     net: &dyn Classifier,
     opt: &mut Sgd,
+    scaler: Option<&mut GradScaler>,
     (x, y): (Tensor, Tensor),
     aug: &AugmentConfig,
     at: StepAt,
@@ -104,7 +107,14 @@ pub(super) fn train_step(
             value: loss,
         });
     }
-    opt.backward_step(&out.loss);
+    // The forwards ran in `net`'s precision (autocast inside its forward);
+    // f16 scales the backward and skips a step with non-finite gradients.
+    match scaler {
+        Some(s) => {
+            s.backward_step(opt, &out.loss);
+        }
+        None => opt.backward_step(&out.loss),
+    }
     // AWP removes its weight perturbation here, after the step.
     method.after_step();
     sums.loss += loss * len as f64;
