@@ -221,10 +221,17 @@ def bench(args):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))
+    if args.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    # bf16: the whole step's forwards under CPU autocast, f32 master weights
+    # (the usual torch.amp recipe; no scaler needed for bf16).
+    amp = args.precision == "bf16"
 
     def step():
-        x_adv, x_col = st_inner(model, x, y, 0.1, 0.02, args.steps)
-        loss = st_outer(model, x, y, x_adv, x_col, 1.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            x_adv, x_col = st_inner(model, x, y, 0.1, 0.02, args.steps)
+            loss = st_outer(model, x, y, x_adv, x_col, 1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -234,7 +241,7 @@ def bench(args):
     for _ in range(args.iters):
         step()
     secs = time.perf_counter() - start
-    print(json.dumps({"impl": "pytorch-reference", "imagesPerSec": args.iters * args.batch / secs,
+    print(json.dumps({"impl": f"pytorch-reference ({args.precision}, {args.memory_format})", "imagesPerSec": args.iters * args.batch / secs,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
@@ -247,5 +254,7 @@ if __name__ == "__main__":
     b.add_argument("--batch", type=int, default=128)
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--iters", type=int, default=5)
+    b.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+    b.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="contiguous")
     a = ap.parse_args()
     parity(a.dir) if a.cmd == "parity" else bench(a)
