@@ -8,7 +8,10 @@ import { z } from 'zod';
 import { fromZodError } from './config/errors.js';
 import { OptionsError } from './options-error.js';
 import type { ConfigOverrides } from './config/presets.js';
-import { evalSchema } from './config/schema.js';
+import { evalSchema, precisionSchema } from './config/schema.js';
+
+/** Eval overrides: every field optional, and no defaults filled in (a default would override the run's own value). */
+const evalOverrides = evalSchema.extend({ precision: precisionSchema.optional() }).partial();
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
 import type { PresetName } from './names.js';
 import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
@@ -84,7 +87,7 @@ export const evaluateOptionsSchema = plainObject(
       runDir: z.string().min(1).max(4096),
       checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
       // Partial eval settings, checked field by field here so a bad one is named as options.eval.<field>.
-      eval: plainObject(evalSchema.partial()).optional(),
+      eval: plainObject(evalOverrides).optional(),
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
     })
     .strict(),
@@ -137,7 +140,7 @@ export const attackEvaluateOptionsSchema = plainObject(
       normalize: z.object({ mean: channelValues, std: channelValues.refine((v) => v.every((x) => x > 0), 'expected every std > 0') }).strict().optional(),
       saveAdversarial: z.string().min(1).max(4096).optional(),
       finalIterate: z.boolean().optional(),
-      eval: plainObject(evalSchema.partial()).optional(),
+      eval: plainObject(evalOverrides).optional(),
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
       write: z.boolean().optional(),
       resume: z.boolean().optional(),
