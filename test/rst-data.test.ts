@@ -27,7 +27,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 class P {
   private parts: Buffer[] = [];
   private memo = 0;
-  constructor(readonly protocol: 3 | 4) {}
+  constructor(readonly protocol: 3 | 4 | 5) {}
   raw(...bytes: (number | Buffer | string)[]): this {
     for (const b of bytes) this.parts.push(typeof b === 'number' ? Buffer.from([b]) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
     return this;
@@ -35,11 +35,11 @@ class P {
   private globals = new Map<string, number>();
   put(): this {
     const i = this.memo++;
-    return this.protocol === 4 ? this.raw(0x94) : this.raw(0x71, i & 0xff);
+    return this.protocol >= 4 ? this.raw(0x94) : this.raw(0x71, i & 0xff);
   }
   str(s: string): this {
     const b = Buffer.from(s, 'utf8');
-    if (this.protocol === 4 && b.length < 256) return this.raw(0x8c, b.length, b).put();
+    if (this.protocol >= 4 && b.length < 256) return this.raw(0x8c, b.length, b).put();
     const n = Buffer.alloc(4);
     n.writeUInt32LE(b.length);
     return this.raw(0x58, n, b).put();
@@ -59,7 +59,7 @@ class P {
   global(module: string, name: string): this {
     const seen = this.globals.get(`${module}.${name}`);
     if (seen !== undefined) return this.raw(0x68, seen);
-    if (this.protocol === 4) this.str(module).str(name).raw(0x93);
+    if (this.protocol >= 4) this.str(module).str(name).raw(0x93);
     else this.raw(0x63, `${module}\n${name}\n`);
     this.globals.set(`${module}.${name}`, this.memo);
     return this.put();
@@ -77,6 +77,14 @@ class P {
   }
   /** numpy's __reduce__ of an ndarray: _reconstruct(ndarray, (0,), b'b') then BUILD (1, shape, dtype, False, data). */
   array(shape: number[], dtype: [string, string], data: Buffer, opts: { module?: string } = {}): this {
+    if (this.protocol === 5) {
+      // Protocol 5: _frombuffer(PickleBuffer, dtype, shape, order), the buffer in-band as BYTEARRAY8 (the array is writable).
+      const n = Buffer.alloc(8);
+      n.writeBigUInt64LE(BigInt(data.length));
+      this.global('numpy.core.numeric', '_frombuffer').raw(0x28, 0x96, n, data).put().dtype(dtype[0], dtype[1]).raw(0x28);
+      for (const d of shape) this.int(d);
+      return this.raw(0x74).put().str('C').raw(0x74).put().raw(0x52).put();
+    }
     this.global(opts.module ?? 'numpy.core.multiarray', '_reconstruct').global('numpy', 'ndarray');
     this.int(0).raw(0x85).put().bytes(Buffer.from('b')).raw(0x87).put().raw(0x52).put();
     this.raw(0x28).int(1);
@@ -92,7 +100,7 @@ class P {
     // One FRAME around everything (CPython splits frames around large bytes; the reader ignores frame bounds either way).
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(body.length + 1));
-    return Buffer.concat([Buffer.from([0x80, 4, 0x95]), len, body, Buffer.from('.')]);
+    return Buffer.concat([Buffer.from([0x80, this.protocol, 0x95]), len, body, Buffer.from('.')]);
   }
 }
 
@@ -109,7 +117,7 @@ function int64Labels(labels: number[], bigEndian = false): Buffer {
 }
 
 interface RstOpts {
-  protocol?: 3 | 4;
+  protocol?: 3 | 4 | 5;
   n?: number;
   labels?: number[];
   dataDtype?: [string, string];
@@ -156,7 +164,7 @@ function chw(images: Buffer, k: number): Buffer {
 
 // ---- The reader ----
 
-for (const protocol of [3, 4] as const) {
+for (const protocol of [3, 4, 5] as const) {
   test(`protocol ${protocol}: the images are located (not read), the labels decoded`, (t) => {
     const dir = tmp();
     const n = 40; // 122,880 pixel bytes: above INLINE_LIMIT, so located only
@@ -220,7 +228,7 @@ test('wrong dtype, shape, order, byte order, label count or label range: each re
   t.throws(() => readRstPickle(write(dir, 'nolabels.pickle', q.done())), { message: /no "extrapolated_targets"/ });
   t.throws(() => readRstPickle(write(dir, 'list.pickle', new P(4).raw(0x5d).done())), { message: /holds a list, expected a dict/ });
   // Python 2's protocol and other protocols are refused at PROTO.
-  t.throws(() => readRstPickle(write(dir, 'p2.pickle', Buffer.from([0x80, 2, 0x7d, 0x2e]))), { message: /protocol 2; expected 3 or 4/ });
+  t.throws(() => readRstPickle(write(dir, 'p2.pickle', Buffer.from([0x80, 2, 0x7d, 0x2e]))), { message: /protocol 2; expected 3 to 5/ });
 });
 
 test('a forbidden GLOBAL (os.system, builtins.eval) is refused at its opcode, and nothing runs', (t) => {
@@ -374,9 +382,9 @@ test('data fetch rst: offline names the URL, folder and import command without a
 const python = '/work/main/.venv/bin/python';
 const hasNumpy = existsSync(python) && spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
-(hasNumpy ? test : test.skip)('a file written by Python (pickle.dump of numpy arrays, protocols 3 and 4) reads the same (skipped where numpy is absent)', (t) => {
+(hasNumpy ? test : test.skip)('a file written by Python (pickle.dump of numpy arrays, protocols 3 to 5) reads the same (skipped where numpy is absent)', (t) => {
   const dir = tmp();
-  for (const protocol of [3, 4]) {
+  for (const protocol of [3, 4, 5]) {
     const f = path.join(dir, `py${protocol}.pickle`);
     const script = [
       'import pickle, sys, numpy as np',
@@ -392,5 +400,49 @@ const hasNumpy = existsSync(python) && spawnSync(python, ['-c', 'import numpy'],
     t.deepEqual([...r.labels], Array.from({ length: 21 }, (_, i) => i % 10));
     const px = readFileSync(f).subarray(r.imagesOffset, r.imagesOffset + r.imagesLength);
     t.deepEqual([px[0], px[1], px[3071 * 21]], [0, 7, (3071 * 21 * 7) % 251]);
+  }
+});
+
+// Without numpy: Python's own unpickler reads the files written here, with find_class mapping numpy's
+// names to stand-ins that record what they are given. That checks the test writer (and so the
+// reader's tests) against CPython's opcode semantics: memo, MARK, REDUCE, BUILD.
+const STANDINS = `
+import pickle, sys, json
+class Arr:
+    def __init__(self, *a): self.args = a
+    def __setstate__(self, s): self.state = s
+class Dtype:
+    def __init__(self, s, align, copy): self.s = s
+    def __setstate__(self, st): self.order = st[1]
+def frombuffer(buf, dtype, shape, order):
+    a = Arr(); a.state = (1, shape, dtype, order == 'F', bytes(buf)); return a
+class U(pickle.Unpickler):
+    def find_class(self, module, name):
+        table = {('numpy.core.multiarray', '_reconstruct'): lambda cls, shape, b: Arr(),
+                 ('numpy', 'ndarray'): Arr, ('numpy', 'dtype'): Dtype,
+                 ('numpy.core.numeric', '_frombuffer'): frombuffer}
+        if (module, name) not in table: raise pickle.UnpicklingError('refused ' + module + '.' + name)
+        return table[(module, name)]
+d = U(open(sys.argv[1], 'rb')).load()
+def desc(a):
+    _, shape, dt, fortran, data = a.state
+    return {'shape': list(shape), 'dtype': dt.order + dt.s, 'fortran': fortran, 'bytes': len(data), 'head': list(data[:8])}
+print(json.dumps({'keys': sorted(d), 'data': desc(d['data']), 'targets': desc(d['extrapolated_targets'])}))
+`;
+const anyPython = [python, 'python3'].find((p) => spawnSync(p, ['-c', 'import pickle'], { stdio: 'ignore' }).status === 0);
+
+(anyPython ? test : test.skip)("the test writer's pickles load in CPython's own unpickler (numpy stood in by find_class) to the same arrays", (t) => {
+  const dir = tmp();
+  for (const protocol of [3, 4, 5] as const) {
+    const { bytes, images } = rstPickle({ protocol, n: 6, extraKey: true });
+    const f = write(dir, `w${protocol}.pickle`, bytes);
+    const run = spawnSync(anyPython!, ['-c', STANDINS, f], { encoding: 'utf8' });
+    t.is(run.status, 0, run.stderr);
+    const got = JSON.parse(run.stdout) as { keys: string[]; data: { shape: number[]; dtype: string; bytes: number; head: number[] }; targets: { shape: number[]; dtype: string; head: number[] } };
+    t.deepEqual(got.keys, ['data', 'extrapolated_targets', 'prediction_model'], `protocol ${protocol}`);
+    t.like(got.data, { shape: [6, 32, 32, 3], dtype: '|u1', bytes: 6 * 3072, head: [...images.subarray(0, 8)] });
+    t.like(got.targets, { shape: [6], dtype: '<i8', head: [0, 0, 0, 0, 0, 0, 0, 0] });
+    const r = readRstPickle(f);
+    t.deepEqual([r.count, r.imagesLength], [6, 6 * 3072]);
   }
 });

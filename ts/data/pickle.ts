@@ -1,10 +1,10 @@
 /**
  * A strict, non-executing reader for the one kind of Python pickle the RST
  * release is: a dict of numpy arrays, strings and small numbers (protocols
- * 3 to 4, as `pickle.dump` writes from Python 3). It walks the opcodes
+ * 3 to 5, as `pickle.dump` writes from Python 3). It walks the opcodes
  * itself and never calls anything: the only GLOBALs it accepts are numpy's
- * `_reconstruct`, `ndarray` and `dtype`, and only in the exact REDUCE/BUILD
- * shapes numpy writes; any other opcode or global is refused with the file,
+ * `_reconstruct`, `ndarray` and `dtype` (and protocol 5's `_frombuffer`),
+ * and only in the exact REDUCE/BUILD shapes numpy writes; any other opcode or global is refused with the file,
  * byte offset and opcode named. Large byte strings (an array's raw data)
  * are not read: the result holds their offset and length in the file, so a
  * 1.5 GB array costs no JS heap.
@@ -69,13 +69,16 @@ const ALLOWED_GLOBALS = new Set([
   'numpy._core.multiarray._reconstruct',
   'numpy.ndarray',
   'numpy.dtype',
+  // Protocol 5: numpy pickles arrays as _frombuffer(buffer, dtype, shape, order).
+  'numpy.core.numeric._frombuffer',
+  'numpy._core.numeric._frombuffer',
 ]);
 
 const NAMES: Record<number, string> = {
   0x80: 'PROTO', 0x95: 'FRAME', 0x2e: 'STOP', 0x7d: 'EMPTY_DICT', 0x5d: 'EMPTY_LIST', 0x29: 'EMPTY_TUPLE',
   0x28: 'MARK', 0x75: 'SETITEMS', 0x73: 'SETITEM', 0x61: 'APPEND', 0x65: 'APPENDS', 0x74: 'TUPLE',
   0x85: 'TUPLE1', 0x86: 'TUPLE2', 0x87: 'TUPLE3', 0x58: 'BINUNICODE', 0x8c: 'SHORT_BINUNICODE',
-  0x8d: 'BINUNICODE8', 0x43: 'SHORT_BINBYTES', 0x42: 'BINBYTES', 0x8e: 'BINBYTES8', 0x4a: 'BININT',
+  0x8d: 'BINUNICODE8', 0x43: 'SHORT_BINBYTES', 0x42: 'BINBYTES', 0x8e: 'BINBYTES8', 0x96: 'BYTEARRAY8', 0x4a: 'BININT',
   0x4b: 'BININT1', 0x4d: 'BININT2', 0x8a: 'LONG1', 0x4e: 'NONE', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE',
   0x71: 'BINPUT', 0x72: 'LONG_BINPUT', 0x94: 'MEMOIZE', 0x68: 'BINGET', 0x6a: 'LONG_BINGET',
   0x63: 'GLOBAL', 0x93: 'STACK_GLOBAL', 0x52: 'REDUCE', 0x62: 'BUILD',
@@ -191,7 +194,7 @@ function scan(file: string, fd: number, size: number): PickleValue {
     switch (op) {
       case 0x80: {
         const proto = c.take(1, 'the protocol')[0]!;
-        if (proto < 3 || proto > 4) fail(opAt, `protocol ${proto}; expected 3 or 4 (Python 3's pickle.dump)`);
+        if (proto < 3 || proto > 5) fail(opAt, `protocol ${proto}; expected 3 to 5 (Python 3's pickle.dump)`);
         break;
       }
       case 0x95:
@@ -269,6 +272,7 @@ function scan(file: string, fd: number, size: number): PickleValue {
         stack.push(bytes(u32('the bytes length')));
         break;
       case 0x8e:
+      case 0x96: // BYTEARRAY8: protocol 5's in-band buffer of a writable array
         stack.push(bytes(u64('the bytes length')));
         break;
       case 0x4a:
@@ -355,7 +359,7 @@ function scan(file: string, fd: number, size: number): PickleValue {
   }
 }
 
-const fnName = (v: PickleValue) => (v.kind === 'global' ? v.name.replace(/^numpy\._?core\.multiarray\./, '') : null);
+const fnName = (v: PickleValue) => (v.kind === 'global' ? v.name.replace(/^numpy\._?core\.(multiarray|numeric)\./, '') : null);
 
 function reduce(fn: PickleValue, args: PickleValue, fail: (what: string) => never): PickleValue {
   const name = fnName(fn);
@@ -367,6 +371,16 @@ function reduce(fn: PickleValue, args: PickleValue, fail: (what: string) => neve
   if (name === '_reconstruct') {
     if (a?.length !== 3 || a[0]!.kind !== 'global' || a[0].name !== 'numpy.ndarray') return fail('_reconstruct expects (numpy.ndarray, shape, bytes)');
     return { kind: 'pending-array' };
+  }
+  if (name === '_frombuffer') {
+    // (buffer, dtype, shape, order): the array whole, no BUILD follows.
+    const [buf, dtype, shape, order] = a ?? [];
+    if (a?.length !== 4 || buf?.kind !== 'bytes' || dtype?.kind !== 'dtype' || shape?.kind !== 'tuple' || order?.kind !== 'str') {
+      return fail('_frombuffer expects (bytes, dtype, shape, order)');
+    }
+    if (!shape.items.every((d) => d.kind === 'int' && d.value >= 0n)) return fail('an ndarray shape must be a tuple of non-negative ints');
+    if (order.value !== 'C' && order.value !== 'F') return fail(`an ndarray order must be "C" or "F", found ${JSON.stringify(order.value)}`);
+    return { kind: 'ndarray', shape: shape.items.map((d) => Number((d as { value: bigint }).value)), dtype, fortran: order.value === 'F', data: buf };
   }
   return fail(`REDUCE of ${fn.kind === 'global' ? fn.name : fn.kind} is not allowed`);
 }
