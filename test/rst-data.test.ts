@@ -144,7 +144,13 @@ function rstPickle(o: RstOpts = {}): { bytes: Buffer; images: Buffer; labels: nu
     // The second array's globals come back from the memo (BINGET), as CPython writes them.
     p.array([labels.length], o.labelsDtype ?? ['i8', '<'], o.labelBytes ?? int64Labels(labels));
   }
-  if (o.extraKey) p.str('prediction_model').str('vanilla/model-epoch200.pt');
+  if (o.extraKey) {
+    // Other keys are ignored: a note, and a numpy float64 scalar as np.float64(0.5) pickles.
+    p.str('prediction_model').str('vanilla/model-epoch200.pt');
+    const half = Buffer.alloc(8);
+    half.writeDoubleLE(0.5);
+    p.str('accuracy').global('numpy.core.multiarray', 'scalar').dtype('f8', '<').bytes(half).raw(0x86).put().raw(0x52).put();
+  }
   p.raw(0x75);
   return { bytes: p.done(), images, labels };
 }
@@ -176,6 +182,10 @@ for (const protocol of [3, 4, 5] as const) {
     t.is(r.imagesLength, n * 3072);
     t.deepEqual(bytes.subarray(r.imagesOffset, r.imagesOffset + r.imagesLength), images);
     t.deepEqual([...r.labels], labels);
+    // The pixels were skipped over, not read into memory.
+    const top = readPickle(f);
+    const data = top.kind === 'dict' ? top.entries.get('data') : undefined;
+    t.true(data?.kind === 'ndarray' && data.data.data === null && data.data.length === n * 3072);
   });
 }
 
@@ -238,7 +248,7 @@ test('a forbidden GLOBAL (os.system, builtins.eval) is refused at its opcode, an
   const p3 = new P(3).raw(0x63, 'os\nsystem\n').str(`touch ${marker}`).raw(0x85, 0x52).done();
   const f3 = write(dir, 'evil3.pickle', p3);
   const e = t.throws(() => readRstPickle(f3), { instanceOf: DatasetError });
-  t.is(e!.message, `${f3}: not an RST-style pickle: at byte 2 (opcode GLOBAL at byte 2): global os.system is not allowed (only numpy's _reconstruct, ndarray and dtype)`);
+  t.is(e!.message, `${f3}: not an RST-style pickle: at byte 2 (opcode GLOBAL at byte 2): global os.system is not allowed (only numpy's _reconstruct, ndarray, dtype, scalar and _frombuffer)`);
   // Protocol 4 spells it STACK_GLOBAL; hidden inside an otherwise valid dict.
   const p4 = new P(4).raw(0x7d).put().raw(0x28).str('data').global('builtins', 'eval').str(`__import__('os').system('touch ${marker}')`).raw(0x85, 0x52).raw(0x75).done();
   const f4 = write(dir, 'evil4.pickle', p4);
@@ -248,6 +258,9 @@ test('a forbidden GLOBAL (os.system, builtins.eval) is refused at its opcode, an
   t.throws(() => readRstPickle(write(dir, 'wrong.pickle', wrong)), { message: /REDUCE of numpy\.ndarray is not allowed/ });
   const inst = Buffer.concat([Buffer.from([0x80, 3, 0x28]), Buffer.from('ios\nsystem\n'), Buffer.from('.')]);
   t.throws(() => readRstPickle(write(dir, 'inst.pickle', inst)), { message: /at byte 3 \(opcode 0x69 \("i"\) at byte 3\): opcode 0x69 \("i"\) is not allowed/ });
+  // A string claiming gigabytes is refused before anything is allocated for it.
+  const huge = Buffer.from([0x80, 4, 0x58, 0, 0, 0, 0x40, 0x2e]);
+  t.throws(() => readRstPickle(write(dir, 'huge.pickle', huge)), { message: /a string of 1073741824 bytes \(at most 1 MiB is accepted\)/ });
   t.false(existsSync(marker), 'nothing was executed');
 });
 
@@ -420,7 +433,8 @@ class U(pickle.Unpickler):
     def find_class(self, module, name):
         table = {('numpy.core.multiarray', '_reconstruct'): lambda cls, shape, b: Arr(),
                  ('numpy', 'ndarray'): Arr, ('numpy', 'dtype'): Dtype,
-                 ('numpy.core.numeric', '_frombuffer'): frombuffer}
+                 ('numpy.core.numeric', '_frombuffer'): frombuffer,
+                 ('numpy.core.multiarray', 'scalar'): lambda dt, b: {'scalar': dt.order + dt.s, 'bytes': len(b)}}
         if (module, name) not in table: raise pickle.UnpicklingError('refused ' + module + '.' + name)
         return table[(module, name)]
 d = U(open(sys.argv[1], 'rb')).load()
@@ -439,7 +453,7 @@ const anyPython = [python, 'python3'].find((p) => spawnSync(p, ['-c', 'import pi
     const run = spawnSync(anyPython!, ['-c', STANDINS, f], { encoding: 'utf8' });
     t.is(run.status, 0, run.stderr);
     const got = JSON.parse(run.stdout) as { keys: string[]; data: { shape: number[]; dtype: string; bytes: number; head: number[] }; targets: { shape: number[]; dtype: string; head: number[] } };
-    t.deepEqual(got.keys, ['data', 'extrapolated_targets', 'prediction_model'], `protocol ${protocol}`);
+    t.deepEqual(got.keys, ['accuracy', 'data', 'extrapolated_targets', 'prediction_model'], `protocol ${protocol}`);
     t.like(got.data, { shape: [6, 32, 32, 3], dtype: '|u1', bytes: 6 * 3072, head: [...images.subarray(0, 8)] });
     t.like(got.targets, { shape: [6], dtype: '<i8', head: [0, 0, 0, 0, 0, 0, 0, 0] });
     const r = readRstPickle(f);

@@ -3,7 +3,7 @@
  * release is: a dict of numpy arrays, strings and small numbers (protocols
  * 3 to 5, as `pickle.dump` writes from Python 3). It walks the opcodes
  * itself and never calls anything: the only GLOBALs it accepts are numpy's
- * `_reconstruct`, `ndarray` and `dtype` (and protocol 5's `_frombuffer`),
+ * `_reconstruct`, `ndarray`, `dtype` and `scalar` (and protocol 5's `_frombuffer`),
  * and only in the exact REDUCE/BUILD shapes numpy writes; any other opcode or global is refused with the file,
  * byte offset and opcode named. Large byte strings (an array's raw data)
  * are not read: the result holds their offset and length in the file, so a
@@ -56,6 +56,8 @@ export type PickleValue =
   | PickleArray
   /** `_reconstruct(ndarray, ...)` before its BUILD: an array waiting for its state. */
   | { kind: 'pending-array' }
+  /** A numpy scalar: its dtype and raw bytes (not interpreted). */
+  | { kind: 'scalar'; dtype: PickleDtype; data: PickleBytes }
   /** `dtype(str, False, True)` before its BUILD. */
   | { kind: 'pending-dtype'; str: string };
 
@@ -72,6 +74,9 @@ const ALLOWED_GLOBALS = new Set([
   // Protocol 5: numpy pickles arrays as _frombuffer(buffer, dtype, shape, order).
   'numpy.core.numeric._frombuffer',
   'numpy._core.numeric._frombuffer',
+  // A numpy scalar (e.g. an accuracy stored beside the arrays): scalar(dtype, raw bytes).
+  'numpy.core.multiarray.scalar',
+  'numpy._core.multiarray.scalar',
 ]);
 
 const NAMES: Record<number, string> = {
@@ -166,7 +171,8 @@ function scan(file: string, fd: number, size: number): PickleValue {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(opAt, `length ${v} is not plausible`);
     return Number(v);
   };
-  const text = (n: number) => c.take(n, 'the string').toString('utf8');
+  // Keys and notes are short; a huge "string" would only be a way to make us allocate.
+  const text = (n: number) => (n > 1 << 20 ? fail(opAt, `a string of ${n} bytes (at most 1 MiB is accepted)`) : c.take(n, 'the string').toString('utf8'));
   const bytes = (n: number): PickleBytes => {
     const offset = c.pos;
     if (n <= INLINE_LIMIT) return { kind: 'bytes', offset, length: n, data: Buffer.from(c.take(n, 'the bytes')) };
@@ -183,7 +189,7 @@ function scan(file: string, fd: number, size: number): PickleValue {
   };
   const global = (name: string): PickleValue => {
     // Refused here, before anything could use it: nothing is ever imported or called.
-    if (!ALLOWED_GLOBALS.has(name)) return fail(opAt, `global ${name} is not allowed (only numpy's _reconstruct, ndarray and dtype)`);
+    if (!ALLOWED_GLOBALS.has(name)) return fail(opAt, `global ${name} is not allowed (only numpy's _reconstruct, ndarray, dtype, scalar and _frombuffer)`);
     return { kind: 'global', name };
   };
 
@@ -371,6 +377,10 @@ function reduce(fn: PickleValue, args: PickleValue, fail: (what: string) => neve
   if (name === '_reconstruct') {
     if (a?.length !== 3 || a[0]!.kind !== 'global' || a[0].name !== 'numpy.ndarray') return fail('_reconstruct expects (numpy.ndarray, shape, bytes)');
     return { kind: 'pending-array' };
+  }
+  if (name === 'scalar') {
+    if (a?.length !== 2 || a[0]!.kind !== 'dtype' || a[1]!.kind !== 'bytes') return fail('scalar expects (dtype, bytes)');
+    return { kind: 'scalar', dtype: a[0], data: a[1] };
   }
   if (name === '_frombuffer') {
     // (buffer, dtype, shape, order): the array whole, no BUILD follows.
