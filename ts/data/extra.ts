@@ -149,8 +149,8 @@ function sha256Range(fd: number, offset: number, length: number): string {
 
 /**
  * Writes an extra-data file atomically (a temp file beside it, fsynced,
- * then renamed). `pixels` is called with a chunk index and yields the
- * images in `header.layout` piece by piece, so no caller holds them all.
+ * then renamed). `pixels` yields the images in `header.layout` piece by
+ * piece (whole images or not), so nobody holds them all at once.
  */
 export function writeExtraData(file: string, header: Omit<ExtraHeader, 'sha256'>, pixels: Iterable<Uint8Array>, labels: Uint8Array): ExtraHeader {
   const per = header.channels * header.height * header.width;
