@@ -272,6 +272,39 @@ export async function downloadFile(remote: RemoteFile, dest: string, options: Do
   }
 }
 
+/**
+ * Downloads a file whose authors publish no digest (RST's extra data) the
+ * way downloadFile does (a resumable `.part`, one process per file), but
+ * checked by `check(part)`, a reading of its contents that throws for a
+ * wrong or truncated file; a `.part` that fails it is deleted. `bytes` is
+ * only for progress (0 when unknown).
+ */
+export async function downloadContentChecked(
+  remote: { name: string; url: string; bytes: number },
+  dest: string,
+  check: (part: string) => void,
+  options: DownloadOptions = {},
+): Promise<void> {
+  const { progress = null } = options;
+  mkdirSync(path.dirname(dest), { recursive: true });
+  const part = partPath(dest);
+  const unlock = lock(dest);
+  try {
+    await fetchPart(remote, part, options);
+    progress?.line(`${remote.name}: checking its contents`);
+    try {
+      check(part);
+    } catch (e) {
+      await rm(part, { force: true });
+      throw e;
+    }
+    await rename(part, dest);
+    progress?.line(`${remote.name}: done, contents checked (${dest})`);
+  } finally {
+    unlock();
+  }
+}
+
 /** A file with a published digest, for downloadChecked. */
 export interface CheckedRemote {
   /** For progress and messages, e.g. a wheel's file name. */
