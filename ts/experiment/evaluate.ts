@@ -470,7 +470,8 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
   // AutoAttack reports robust accuracy alone, which is read against the
   // clean accuracy: a table of AutoAttacks only gets the clean row first
   // (one forward pass), as AutoAttack's own report has it.
-  if (attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !attacks.some((a) => a.name === 'clean')) attacks.unshift({ kind: 'clean', name: 'clean' });
+  const cleanAdded = attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !attacks.some((a) => a.name === 'clean');
+  if (cleanAdded) attacks.unshift({ kind: 'clean', name: 'clean' });
   const data = await prepareDataset(dataset, dataRequest);
   const available = data.test.labels.length;
   const requestedN = options.n ?? defaultN;
@@ -500,12 +501,11 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
   };
   const onEvent = options.onEvent ?? (() => undefined);
   if (shortfall) onEvent({ type: 'notice', message: shortfall });
-  const report = await loadNative().evaluateAttacks(
-    request,
-    { ...data.test, channels: data.channels, height: data.height, width: data.width },
-    onEvent,
-    options.signal,
-  );
+  const report = await loadNative()
+    .evaluateAttacks(request, { ...data.test, channels: data.channels, height: data.height, width: data.width }, onEvent, options.signal)
+    .catch((e: unknown) => {
+      throw cleanAdded ? renumberAttacks(e, 1) : e;
+    });
   const evaluation: Evaluation = {
     ...report,
     attacks: report.attacks.map((a) => ({ ...a, interval95: wilson(a.correct, a.samples) })),
@@ -529,6 +529,22 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     writeFileAtomic(evaluation.files.markdown, markdownReport(evaluation));
   }
   return evaluation;
+}
+
+/**
+ * The core numbers the attacks of the list it was given, which starts with
+ * the clean row added to a table of AutoAttacks only; the caller's list
+ * does not have it, so `attacks[i]` in a message names the caller's `i`.
+ */
+function renumberAttacks(e: unknown, shift: number): unknown {
+  if (!(e instanceof Error)) return e;
+  const fix = (s: string) => s.replace(/attacks\[(\d+)\]/g, (_, i: string) => `attacks[${Number(i) - shift}]`);
+  e.message = fix(e.message);
+  const issues = (e as { issues?: unknown }).issues;
+  if (Array.isArray(issues)) {
+    for (const issue of issues as { path?: unknown }[]) if (typeof issue.path === 'string') issue.path = fix(issue.path);
+  }
+  return e;
 }
 
 // ------------------------------------------------------------ files
