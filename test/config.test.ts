@@ -534,7 +534,7 @@ test('evaluate() rejects bad options with a ConfigError naming the option', asyn
   t.deepEqual(await call({}), ['options.runDir: expected a string, got nothing']);
   t.deepEqual(await call({ runDir: '' }), ['options.runDir: expected at least 1 character, got ""']);
   t.deepEqual(await call({ runDir: 'r', checkpoint: 'first' }), [
-    'options.checkpoint: expected one of "best", "last", "interrupted", got "first"',
+    'options.checkpoint: expected one of "best", "last", "interrupted", "ema-best", "ema-last", got "first"',
   ]);
   t.deepEqual(await call({ runDir: 'r', eval: 5 }), ['options.eval: expected a plain object, got 5']);
   t.deepEqual(await call({ runDir: 'r', eval: { steps: -1 } }), ['options.eval.steps: expected a number >= 0, got -1']);
