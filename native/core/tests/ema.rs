@@ -265,3 +265,40 @@ fn a_run_with_ema_writes_both_checkpoints_selects_by_the_average_and_resumes_bit
     .to_string();
     assert!(e.contains("ema"), "{e}");
 }
+
+#[test]
+fn ema_fields_out_of_range_are_refused_naming_the_field() {
+    let good = config("/tmp/x", 1);
+    for (ema, field) in [
+        (
+            r#"{"decay": 1.0, "warmupSteps": 0, "evalWith": "ema"}"#,
+            "ema.decay",
+        ),
+        (
+            r#"{"decay": 0.0, "warmupSteps": 0, "evalWith": "raw"}"#,
+            "ema.decay",
+        ),
+        // Type errors come from serde, which names the value, not the
+        // path (the zod schema names the path before the core sees it).
+        (
+            r#"{"decay": 0.9, "warmupSteps": -1, "evalWith": "ema"}"#,
+            "`-1`",
+        ),
+        (
+            r#"{"decay": 0.9, "warmupSteps": 0, "evalWith": "best"}"#,
+            "`best`",
+        ),
+        (
+            r#"{"decay": 0.9, "warmupSteps": 0, "evalWith": "ema", "x": 1}"#,
+            "`x`",
+        ),
+    ] {
+        let mut json = serde_json::to_value(&good).unwrap();
+        json["ema"] = serde_json::from_str(ema).unwrap();
+        let e = TrainConfig::from_json(&json.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field), "{ema}: {e}");
+    }
+    assert!(TrainConfig::from_json(&serde_json::to_string(&good).unwrap()).is_ok());
+}
