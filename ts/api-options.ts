@@ -9,6 +9,7 @@ import { fromZodError } from './config/errors.js';
 import { OptionsError } from './options-error.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema } from './config/schema.js';
+import { RUN_CHECKPOINTS } from './experiment/run-checkpoints.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
 import type { PresetName } from './names.js';
 import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
@@ -82,7 +83,7 @@ export const evaluateOptionsSchema = plainObject(
   z
     .object({
       runDir: z.string().min(1).max(4096),
-      checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
+      checkpoint: z.enum(RUN_CHECKPOINTS).optional(),
       // Partial eval settings, checked field by field here so a bad one is named as options.eval.<field>.
       eval: plainObject(evalSchema.partial()).optional(),
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
@@ -121,7 +122,7 @@ export const attackEvaluateOptionsSchema = plainObject(
   z
     .object({
       runDir: z.string().min(1).max(4096).optional(),
-      checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
+      checkpoint: z.enum(RUN_CHECKPOINTS).optional(),
       file: z.string().min(1).max(4096).optional(),
       model: z.string().min(1).max(100).optional(),
       numClasses: z.number().int().min(2).max(100_000).optional(),

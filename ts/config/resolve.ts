@@ -247,5 +247,6 @@ export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: strin
     initCheckpoint: cfg.initCheckpoint === null ? null : path.resolve(cfg.initCheckpoint),
     evalSchedule: cfg.evalSchedule,
     resume: resume === null ? null : path.resolve(resume),
+    ema: cfg.ema,
   };
 }

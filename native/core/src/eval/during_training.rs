@@ -115,6 +115,7 @@ fn result_of(
         attack: pgd_of(cfg).name(),
         samples: n,
         seconds: started.elapsed().as_secs_f64(),
+        ema: None,
     }
 }
 

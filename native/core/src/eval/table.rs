@@ -165,6 +165,7 @@ fn run_attacks(
                     attack: pgd_of(&cfg).name(),
                     samples: n,
                     seconds,
+                    ema: None,
                 }),
             }
         } else if let AttackSpec::AutoAttack {

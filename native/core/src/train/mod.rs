@@ -20,9 +20,10 @@ mod step;
 pub use preflight::{preflight, DataSizes, TrainData};
 
 use crate::checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{EmaEvalWith, TrainConfig};
 use crate::data::Split;
 use crate::device;
+use crate::ema::Ema;
 use crate::error::Result;
 use crate::eval::eval_samples;
 use crate::events::{
@@ -75,11 +76,21 @@ pub fn train(
     }
     let mut method = build_method(&cfg.method, &model.vs);
     let mut opt = Sgd::new(&model.vs, &cfg.optimizer);
+    // Built after the raw model and its optimiser, so a run without `ema`
+    // draws the same initialisation and the same stream as before.
+    let mut ema = match &cfg.ema {
+        Some(e) => {
+            let shell = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
+            Some(Ema::new(e.clone(), &model.vs, shell))
+        }
+        None => None,
+    };
     let resumed = match &cfg.resume {
         Some(path) => Some(resume::load(
             Path::new(path),
             &mut model.vs,
             &mut opt,
+            ema.as_mut(),
             &cfg.model,
         )?),
         None => None,
@@ -138,7 +149,16 @@ pub fn train(
     let resume_path = Path::new(&cfg.out_dir).join(resume::FILE_NAME);
 
     for epoch in start_epoch..=cfg.epochs {
-        let trained = train_epoch(&run, epoch, &model, method.as_mut(), &mut opt, sink, cancel)?;
+        let trained = train_epoch(
+            &run,
+            epoch,
+            &model,
+            method.as_mut(),
+            &mut opt,
+            ema.as_mut(),
+            sink,
+            cancel,
+        )?;
         if let Trained::Stopped = trained {
             files.interrupt(&model.vs, &mut summary, sink, epoch, epoch - 1)?;
             break;
@@ -158,7 +178,21 @@ pub fn train(
                 break;
             };
             sink.emit(Event::Eval(result.clone()));
-            Some(result)
+            // The average is evaluated on the same split with the same
+            // attack seed, so the two results compare like for like.
+            let averaged = match &ema {
+                Some(a) => {
+                    let Some(mut r) = run_evaluation(&e, a.model.net.as_ref(), sink, cancel) else {
+                        files.interrupt(&model.vs, &mut summary, sink, epoch, epoch)?;
+                        break;
+                    };
+                    r.ema = Some(true);
+                    sink.emit(Event::Eval(r.clone()));
+                    Some(r)
+                }
+                None => None,
+            };
+            Some((result, averaged))
         } else {
             None
         };
@@ -169,13 +203,32 @@ pub fn train(
         tch::manual_seed(training_seed(cfg.seed, epoch));
         let last = files.write(&model.vs, CheckpointKind::Last, epoch, epoch, false, sink)?;
         summary.last_checkpoint = Some(last);
-        if let Some(result) = result {
+        if let Some(a) = &ema {
+            files.write_ema(&a.model.vs, CheckpointKind::Last, epoch)?;
+        }
+        if let Some((raw, averaged)) = result {
+            // `evalWith: ema` selects (and reports) by the average's result,
+            // and the best checkpoint is then the average's file.
+            let by_ema = cfg
+                .ema
+                .as_ref()
+                .is_some_and(|e| e.eval_with == EmaEvalWith::Ema);
+            let result = match averaged {
+                Some(r) if by_ema => r,
+                _ => raw,
+            };
             let selection = select(&result, summary.best.as_ref());
             if selection.selected() {
                 let tied = selection == Selection::Tied;
                 let best =
                     files.write(&model.vs, CheckpointKind::Best, epoch, epoch, tied, sink)?;
                 summary.best_checkpoint = Some(best);
+                if let Some(a) = &ema {
+                    let ema_best = files.write_ema(&a.model.vs, CheckpointKind::Best, epoch)?;
+                    if by_ema {
+                        summary.best_checkpoint = Some(ema_best);
+                    }
+                }
                 summary.best = Some(result.clone());
             }
             summary.last = Some(result);
@@ -188,8 +241,9 @@ pub fn train(
             seed: cfg.seed,
             epochs_completed: epoch,
             summary: summary.clone(),
+            ema_updates: ema.as_ref().map(|a| a.updates),
         };
-        resume::save(&resume_path, &model.vs, &opt, &point)?;
+        resume::save(&resume_path, &model.vs, &opt, ema.as_ref(), &point)?;
     }
 
     let stopping =
