@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { dataCommand } from '../ts/cli/data.js';
 import { DatasetError } from '../ts/data/errors.js';
 import { EXTRA_MAGIC, openExtraData, readExtraImages, writeExtraData } from '../ts/data/extra.js';
@@ -18,6 +19,14 @@ import { INLINE_LIMIT, readPickle } from '../ts/data/pickle.js';
 import { fetchRst, importRst, openRstExtra, readRstPickle, RST_IMPORTED_NAME } from '../ts/data/rst.js';
 import { RST_SOURCE, type ExtraSource } from '../ts/data/sources.js';
 import { serve } from './helpers/http.js';
+import { root } from './helpers/cli.js';
+
+// The project's Python (the one with torch); numpy goes into it for tests, as for the agreement tests.
+const { findTorchPython } = (await import(pathToFileURL(path.join(root, 'scripts', 'libtorch.mjs')).href)) as { findTorchPython: () => string | null };
+const { ensureTestPackages } = (await import(pathToFileURL(path.join(root, 'scripts', 'python-test-deps.mjs')).href)) as {
+  ensureTestPackages: (python: string, log?: (s: string) => void) => void;
+};
+const python = findTorchPython();
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'st-rst-'));
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -397,12 +406,12 @@ test('data fetch rst: offline names the URL, folder and import command without a
   }
 });
 
-// ---- Cross-check against Python's own pickle + numpy, where the project's Python has numpy ----
+// ---- Cross-check against Python's own pickle + numpy: the project's Python (the one with torch
+// that `npm install` provisions), numpy installed into it for tests as the agreement tests do ----
 
-const python = '/work/main/.venv/bin/python';
-const hasNumpy = existsSync(python) && spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
-(hasNumpy ? test : test.skip)('a file written by Python (pickle.dump of numpy arrays, protocols 3 to 5) reads the same (skipped where numpy is absent)', (t) => {
+(python ? test : test.skip)('a file written by Python (pickle.dump of numpy arrays, protocols 3 to 5) reads the same (needs the Python with torch)', (t) => {
+  ensureTestPackages(python!, (s) => t.log(s));
   const dir = tmp();
   for (const protocol of [3, 4, 5]) {
     const f = path.join(dir, `py${protocol}.pickle`);
@@ -413,7 +422,7 @@ const hasNumpy = existsSync(python) && spawnSync(python, ['-c', 'import numpy'],
       'targets = np.arange(n, dtype=np.int64) % 10',
       `pickle.dump({'data': data, 'extrapolated_targets': targets, 'prediction_model': 'm.pt'}, open(sys.argv[1], 'wb'), protocol=${protocol})`,
     ].join('\n');
-    const run = spawnSync(python, ['-c', script, f], { encoding: 'utf8' });
+    const run = spawnSync(python!, ['-c', script, f], { encoding: 'utf8' });
     t.is(run.status, 0, run.stderr);
     const r = readRstPickle(f);
     t.is(r.count, 21);
@@ -450,7 +459,7 @@ def desc(a):
     return {'shape': list(shape), 'dtype': dt.order + dt.s, 'fortran': fortran, 'bytes': len(data), 'head': list(data[:8])}
 print(json.dumps({'keys': sorted(d), 'data': desc(d['data']), 'targets': desc(d['extrapolated_targets'])}))
 `;
-const anyPython = [python, 'python3'].find((p) => spawnSync(p, ['-c', 'import pickle'], { stdio: 'ignore' }).status === 0);
+const anyPython = [python ?? 'python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import pickle'], { stdio: 'ignore' }).status === 0);
 
 (anyPython ? test : test.skip)("the test writer's pickles load in CPython's own unpickler (numpy stood in by find_class) to the same arrays", (t) => {
   const dir = tmp();
