@@ -11,7 +11,7 @@ async function helpAt(width: number, ...args: string[]): Promise<string> {
   return out.join('\n');
 }
 
-const COMMANDS = [[], ['train'], ['sweep'], ['runs'], ['runs', 'list'], ['runs', 'compare'], ['eval'], ['report'], ['models'], ['presets'], ['presets', 'show'], ['setup'], ['doctor'], ['data'], ['data', 'list'], ['data', 'fetch'], ['completion']];
+const COMMANDS = [[], ['train'], ['sweep'], ['runs'], ['runs', 'list'], ['runs', 'compare'], ['eval'], ['report'], ['models'], ['presets'], ['presets', 'show'], ['setup'], ['doctor'], ['data'], ['data', 'list'], ['data', 'fetch'], ['data', 'import-rst'], ['completion']];
 
 for (const width of [60, 80, 120]) {
   test(`every command's help fits ${width} columns`, async (t) => {

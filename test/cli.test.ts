@@ -104,7 +104,7 @@ test('misspelt commands, options, presets and fields get a "did you mean"', (t) 
     [['data', 'fecth'], /unknown command 'fecth'\n\(Did you mean fetch\?\)/],
     [['train', '--epoch', '1'], /unknown option '--epoch'\n\(Did you mean --epochs\?\)/],
     [['eval', root, '--attack', 'pgd20'], /unknown option '--attack'\n\(Did you mean --attacks\?\)/],
-    [['eval', root, '--checkpoint', 'bets'], /argument 'bets' is invalid\. Allowed choices are best, last, interrupted/],
+    [['eval', root, '--checkpoint', 'bets'], /argument 'bets' is invalid\. Allowed choices are best, last, interrupted, ema-best, ema-last/],
     [['train', '--preset', 'mnist-st-quik'], /unknown preset "mnist-st-quik" \(did you mean "mnist-st-quick"\?\); `st-native presets` lists all \d+/],
     [['train', '--set', 'lr=0'], /lr: unknown field \(did you mean "optimizer\.lr"\?\)/],
     [['train', '--set', 'method.betta=6'], /method\.betta: unknown field \(did you mean "beta"\?\)/],

@@ -46,7 +46,7 @@ test('commands, subcommands and options complete from the command tree', (t) => 
 test('option values complete from their known sets', (t) => {
   t.deepEqual(complete('train', '--preset', 'cifar10-resnet18-s'), ['cifar10-resnet18-st']);
   t.deepEqual(complete('train', '--device', ''), ['auto', 'cpu', 'cuda']);
-  t.deepEqual(complete('eval', 'run', '--checkpoint', ''), ['best', 'last', 'interrupted']);
+  t.deepEqual(complete('eval', 'run', '--checkpoint', ''), ['best', 'last', 'interrupted', 'ema-best', 'ema-last']);
   t.deepEqual(complete('eval', 'run', '--model', 'wrn34'), ['wrn34_10', 'wrn34_5']);
   // --attacks is a comma list: the last item completes, the ones before stay.
   t.deepEqual(complete('eval', 'run', '--attacks', 'clean,apgd-'), ['clean,apgd-ce', 'clean,apgd-t', 'clean,apgd-dlr']);

@@ -216,6 +216,28 @@ test('the native config carries exactly the validated values', (t) => {
   t.is(n.initCheckpoint, null);
 });
 
+test('ema: null by default, defaults filled in, carried to the native config', (t) => {
+  t.is(resolveConfig({ overrides: [] }).ema, null);
+  const cfg = resolveConfig({ overrides: [{ ema: {} }] });
+  t.deepEqual(cfg.ema, { decay: 0.999, warmupSteps: 0, evalWith: 'ema' });
+  const set = resolveConfig({ overrides: [{ ema: { decay: 0.99, warmupSteps: 100, evalWith: 'raw' } }] });
+  t.deepEqual(toNativeConfig(set, 10, 'runs/x/checkpoints').ema, { decay: 0.99, warmupSteps: 100, evalWith: 'raw' });
+  t.is(toNativeConfig(resolveConfig({ overrides: [] }), 10, 'o').ema, null);
+  // A config written before `ema` existed (no key at all) still parses.
+  const { ema: _dropped, ...old } = baseConfig;
+  t.is(resolveConfig({ overrides: [old] }).ema, null);
+});
+
+test('ema: out-of-range or unknown fields are refused with their paths', (t) => {
+  const issue = (ema: unknown) => issuesOf(() => resolveConfig({ overrides: [{ ema }] }));
+  for (const decay of [0, 1, -0.5, 1.5]) t.regex(issue({ decay })[0]!, /^ema\.decay: /, String(decay));
+  t.regex(issue({ warmupSteps: -1 })[0]!, /^ema\.warmupSteps: /);
+  t.regex(issue({ warmupSteps: 1.5 })[0]!, /^ema\.warmupSteps: /);
+  t.regex(issue({ evalWith: 'best' })[0]!, /^ema\.evalWith: /);
+  t.regex(issue({ decay: 0.9, decya: 0.9 }).join('\n'), /ema/);
+  t.regex(issue('yes')[0]!, /^ema: /);
+});
+
 // --- Issue 5: nothing bad is accepted -------------------------------------------
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'st-native-config-'));
@@ -512,7 +534,7 @@ test('evaluate() rejects bad options with a ConfigError naming the option', asyn
   t.deepEqual(await call({}), ['options.runDir: expected a string, got nothing']);
   t.deepEqual(await call({ runDir: '' }), ['options.runDir: expected at least 1 character, got ""']);
   t.deepEqual(await call({ runDir: 'r', checkpoint: 'first' }), [
-    'options.checkpoint: expected one of "best", "last", "interrupted", got "first"',
+    'options.checkpoint: expected one of "best", "last", "interrupted", "ema-best", "ema-last", got "first"',
   ]);
   t.deepEqual(await call({ runDir: 'r', eval: 5 }), ['options.eval: expected a plain object, got 5']);
   t.deepEqual(await call({ runDir: 'r', eval: { steps: -1 } }), ['options.eval.steps: expected a number >= 0, got -1']);

@@ -36,12 +36,14 @@ test('t quantiles match the closed forms for 1 and 2 degrees of freedom, and the
 });
 
 test('the quantile inverts the CDF', (t) => {
-  fc.assert(
-    fc.property(fc.double({ min: 0.001, max: 0.999, noNaN: true }), fc.integer({ min: 1, max: 500 }), (p, dof) => {
-      return close(studentTCdf(studentTQuantile(p, dof), dof), p, 1e-10);
-    }),
+  // fast-check throws a counterexample; the assertion is that it finds none.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.double({ min: 0.001, max: 0.999, noNaN: true }), fc.integer({ min: 1, max: 500 }), (p, dof) => {
+        return close(studentTCdf(studentTQuantile(p, dof), dof), p, 1e-10);
+      }),
+    ),
   );
-  t.pass();
 });
 
 test('mean, sample SD and the 95% interval of 1..5', (t) => {

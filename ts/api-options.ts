@@ -9,12 +9,13 @@ import { fromZodError } from './config/errors.js';
 import { OptionsError } from './options-error.js';
 import type { ConfigOverrides } from './config/presets.js';
 import { evalSchema, precisionSchema } from './config/schema.js';
-
-/** Eval overrides: every field optional, and no defaults filled in (a default would override the run's own value). */
-const evalOverrides = evalSchema.extend({ precision: precisionSchema.optional() }).partial();
+import { RUN_CHECKPOINTS } from './experiment/run-checkpoints.js';
 import type { AttackEvaluateOptions, EvaluateOptions } from './experiment/evaluate.js';
 import type { PresetName } from './names.js';
 import type { AttackSpec, EvalEvent, TrainEvent } from './native-types.js';
+
+/** Eval overrides: every field optional, and no defaults filled in (a default would override the run's own value). */
+const evalOverrides = evalSchema.extend({ precision: precisionSchema.optional() }).partial();
 
 export interface TrainOptions {
   /**
@@ -85,7 +86,7 @@ export const evaluateOptionsSchema = plainObject(
   z
     .object({
       runDir: z.string().min(1).max(4096),
-      checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
+      checkpoint: z.enum(RUN_CHECKPOINTS).optional(),
       // Partial eval settings, checked field by field here so a bad one is named as options.eval.<field>.
       eval: plainObject(evalOverrides).optional(),
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
@@ -124,7 +125,7 @@ export const attackEvaluateOptionsSchema = plainObject(
   z
     .object({
       runDir: z.string().min(1).max(4096).optional(),
-      checkpoint: z.enum(['best', 'last', 'interrupted']).optional(),
+      checkpoint: z.enum(RUN_CHECKPOINTS).optional(),
       file: z.string().min(1).max(4096).optional(),
       model: z.string().min(1).max(100).optional(),
       numClasses: z.number().int().min(2).max(100_000).optional(),

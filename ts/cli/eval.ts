@@ -23,6 +23,7 @@ import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
 import { EvalStore, EvalView } from './eval-view.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
+import { RUN_CHECKPOINTS, type RunCheckpoint } from '../experiment/run-checkpoints.js';
 import { NotARunFolderError } from '../experiment/run-dir.js';
 import { OptionsError } from '../options-error.js';
 import { autoReport } from '../report/auto.js';
@@ -124,8 +125,8 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
   }
   const str = (k: string) => values[k] as string | undefined;
   const which = str('checkpoint');
-  if (which !== undefined && !['best', 'last', 'interrupted'].includes(which)) {
-    throw new UsageError(`--checkpoint: expected best, last or interrupted, got "${which}"`);
+  if (which !== undefined && !(RUN_CHECKPOINTS as readonly string[]).includes(which)) {
+    throw new UsageError(`--checkpoint: expected ${RUN_CHECKPOINTS.join(', ')}, got "${which}"`);
   }
   if (!isDir && which !== undefined) throw new UsageError('--checkpoint picks a checkpoint of a run folder; give the file itself instead');
   const device = str('device');
@@ -155,7 +156,7 @@ export function evalArguments(values: EvalValues, positionals: string[]): Attack
   };
   const int = (k: string, min: number, max: number) => (str(k) === undefined ? undefined : parseInteger(k, str(k)!, min, max));
   const options: AttackEvaluateOptions = {
-    ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as 'best' | 'last' | 'interrupted' } : { file: target }),
+    ...(isDir ? { runDir: target, checkpoint: (which ?? 'best') as RunCheckpoint } : { file: target }),
     // Typed names for API callers; typed text from here: resolveAttack checks
     // each and its error names it with the closest attack.
     attacks: attacks as AttackName[],

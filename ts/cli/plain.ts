@@ -59,7 +59,7 @@ export class PlainPrinter {
         break;
       }
       case 'eval':
-        this.write(`epoch ${e.epoch} ${e.split} (${e.samples}): clean ${pct(e.cleanAcc).trim()}, ${e.attack} ${pct(e.robustAcc).trim()} (${duration(e.seconds)})`);
+        this.write(`epoch ${e.epoch} ${e.split}${e.ema === true ? ' ema' : ''} (${e.samples}): clean ${pct(e.cleanAcc).trim()}, ${e.attack} ${pct(e.robustAcc).trim()} (${duration(e.seconds)})`);
         break;
       case 'checkpoint':
         this.write(`checkpoint (${e.kind}${e.tied ? ', tied' : ''}): ${e.path}`);

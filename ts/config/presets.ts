@@ -44,6 +44,7 @@ export const baseConfig: RunConfig = {
   runsDir: 'runs',
   runName: null,
   initCheckpoint: null,
+  ema: null,
 };
 
 export const DEFAULT_PRESET = 'mnist-st-quick';

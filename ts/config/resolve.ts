@@ -249,5 +249,6 @@ export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: strin
     resume: resume === null ? null : path.resolve(resume),
     precision: cfg.precision,
     memoryFormat: cfg.memoryFormat,
+    ema: cfg.ema,
   };
 }

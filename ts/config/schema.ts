@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import type { EvalSchedule } from '../generated/index.js';
+import type { EmaConfig, EvalSchedule } from '../generated/index.js';
 import type {
   DeviceChoice,
   ModelName,
@@ -179,6 +179,22 @@ export const evalScheduleSchema = z
   })
   .strict();
 
+/**
+ * Weight averaging (README: "Weight averaging (EMA)"): an exponential moving
+ * average of the weights after every optimiser step, evaluated beside them.
+ * `decay` once warmed up; the first `warmupSteps` steps copy the weights,
+ * then the decay ramps as min(decay, (1 + t) / (10 + t)) (TensorFlow's
+ * ExponentialMovingAverage). `evalWith` picks which weights' evaluation
+ * selects the best epoch.
+ */
+export const emaSchema = z
+  .object({
+    decay: z.number().gt(0).lt(1).default(0.999),
+    warmupSteps: z.number().int().min(0).max(1_000_000_000).default(0),
+    evalWith: z.enum(['ema', 'raw']).default('ema'),
+  })
+  .strict();
+
 export const runConfigSchema = z
   .object({
     model: z.enum(['small_cnn', 'resnet18', 'preact_resnet18', 'wrn34_10', 'wrn34_5', 'wrn28_10']),
@@ -211,6 +227,8 @@ export const runConfigSchema = z
       .nullable(),
     /** Start from the weights of this checkpoint (safetensors). */
     initCheckpoint: pathString.nullable(),
+    /** Weight averaging (EMA), or null (none). Absent in older configs: null. */
+    ema: emaSchema.nullable().default(null),
   })
   .strict();
 
@@ -227,7 +245,8 @@ const sameOptimizer: Same<z.infer<typeof optimizerSchema>, NativeOptimizerConfig
 const sameAugment: Same<z.infer<typeof augmentSchema>, NativeAugmentConfig> = true;
 const sameEval: Same<z.infer<typeof evalSchema>, NativeEvalConfig> = true;
 const sameSchedule: Same<z.infer<typeof evalScheduleSchema>, EvalSchedule> = true;
+const sameEma: Same<z.infer<typeof emaSchema>, EmaConfig> = true;
 /** The model names of the native registry (ModelName is generated from it). */
 const sameModel: Same<RunConfig['model'], ModelName> = true;
 const sameDevice: Same<RunConfig['device'], DeviceChoice> = true;
-void [sameSchedule, sameMethod, sameOptimizer, sameAugment, sameEval, sameModel, sameDevice];
+void [sameEma, sameSchedule, sameMethod, sameOptimizer, sameAugment, sameEval, sameModel, sameDevice];

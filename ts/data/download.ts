@@ -241,6 +241,39 @@ async function fetchPart(remote: { name: string; url: string; bytes: number }, p
 }
 
 /**
+ * What every download here shares: one process per file (a lock), the bytes
+ * into a resumable `.part` (fetchPart), `verify(part)`, which throws for a
+ * wrong file (the `.part` is then deleted), and the `.part` renamed into
+ * place, with `stamp.drop()` before and `stamp.write()` after the rename
+ * (a dataset's verified stamp) when given.
+ */
+async function downloadVerified(
+  remote: { name: string; url: string; bytes: number },
+  dest: string,
+  options: DownloadOptions,
+  verify: (part: string) => void | Promise<void>,
+  stamp?: { drop: () => void; write: () => void },
+): Promise<void> {
+  mkdirSync(path.dirname(dest), { recursive: true });
+  const part = partPath(dest);
+  const unlock = lock(dest);
+  try {
+    await fetchPart(remote, part, options);
+    try {
+      await verify(part);
+    } catch (e) {
+      await rm(part, { force: true });
+      throw e;
+    }
+    stamp?.drop();
+    await rename(part, dest);
+    stamp?.write();
+  } finally {
+    unlock();
+  }
+}
+
+/**
  * Downloads `remote` to `dest`. Resolves once `dest` holds the file with the
  * published MD5 (stamped as verified). Rejects with a DownloadError for
  * network failures (the `.part` stays, to resume), a DatasetError for a
@@ -248,28 +281,40 @@ async function fetchPart(remote: { name: string; url: string; bytes: number }, p
  */
 export async function downloadFile(remote: RemoteFile, dest: string, options: DownloadOptions = {}): Promise<void> {
   const { progress = null } = options;
-  mkdirSync(path.dirname(dest), { recursive: true });
-  const part = partPath(dest);
-  const unlock = lock(dest);
-  try {
-    await fetchPart(remote, part, options);
+  let sum = '';
+  const verify = async (part: string) => {
     progress?.line(`${remote.name}: checking md5`);
-    const sum = await md5File(part);
+    sum = await md5File(part);
     if (sum !== remote.md5) {
-      const size = partSize(part);
-      await rm(part, { force: true });
       throw new DatasetError(
         dest,
-        `checksum mismatch after downloading ${megabytes(size)} from ${remote.url}: md5 ${sum}, expected ${remote.md5}; the download was deleted, run again to retry`,
+        `checksum mismatch after downloading ${megabytes(partSize(part))} from ${remote.url}: md5 ${sum}, expected ${remote.md5}; the download was deleted, run again to retry`,
       );
     }
-    dropStamp(dest);
-    await rename(part, dest);
-    writeStamp(dest, sum);
-    progress?.line(`${remote.name}: done, md5 verified (${dest})`);
-  } finally {
-    unlock();
-  }
+  };
+  await downloadVerified(remote, dest, options, verify, { drop: () => dropStamp(dest), write: () => writeStamp(dest, sum) });
+  progress?.line(`${remote.name}: done, md5 verified (${dest})`);
+}
+
+/**
+ * Downloads a file whose authors publish no digest (RST's extra data) the
+ * way downloadFile does (a resumable `.part`, one process per file), but
+ * checked by `check(part)`, a reading of its contents that throws for a
+ * wrong or truncated file; a `.part` that fails it is deleted. `bytes` is
+ * only for progress (0 when unknown).
+ */
+export async function downloadContentChecked(
+  remote: { name: string; url: string; bytes: number },
+  dest: string,
+  check: (part: string) => void,
+  options: DownloadOptions = {},
+): Promise<void> {
+  const { progress = null } = options;
+  await downloadVerified(remote, dest, options, (part) => {
+    progress?.line(`${remote.name}: checking its contents`);
+    check(part);
+  });
+  progress?.line(`${remote.name}: done, contents checked (${dest})`);
 }
 
 /** A file with a published digest, for downloadChecked. */
@@ -313,24 +358,14 @@ export async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promi
  * signal's reason.
  */
 export async function downloadChecked(remote: CheckedRemote, dest: string, options: DownloadOptions = {}): Promise<void> {
-  const { progress = null } = options;
-  mkdirSync(path.dirname(dest), { recursive: true });
-  const part = partPath(dest);
-  const unlock = lock(dest);
-  try {
-    await fetchPart(remote, part, options);
-    progress?.line(`${remote.name}: checking ${remote.algorithm}`);
+  await downloadVerified(remote, dest, options, async (part) => {
+    options.progress?.line(`${remote.name}: checking ${remote.algorithm}`);
     const sum = await hashFile(part, remote.algorithm);
     if (sum !== remote.digest) {
-      const size = partSize(part);
-      await rm(part, { force: true });
       throw new ChecksumError(
-        `${remote.name}: ${remote.algorithm} mismatch after downloading ${megabytes(size)} from ${remote.url}: got ${sum}, the index says ${remote.digest}; the download was deleted, run again to retry`,
+        `${remote.name}: ${remote.algorithm} mismatch after downloading ${megabytes(partSize(part))} from ${remote.url}: got ${sum}, the index says ${remote.digest}; the download was deleted, run again to retry`,
         remote.url,
       );
     }
-    await rename(part, dest);
-  } finally {
-    unlock();
-  }
+  });
 }

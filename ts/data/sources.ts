@@ -76,3 +76,41 @@ export const OFFICIAL_SOURCES: DatasetSources = {
 export function isDownloadable(name: string): name is DownloadableName {
   return Object.hasOwn(OFFICIAL_SOURCES, name);
 }
+
+/**
+ * Extra training data that is not a dataset of its own: files published
+ * without a checksum, checked by their contents instead (the import reads
+ * and validates every structure before writing anything).
+ */
+export interface ExtraRemoteFile {
+  name: string;
+  url: string;
+  /** null: the authors publish no checksum. */
+  md5: string | null;
+  /** null: the authors publish no size. */
+  bytes: number | null;
+}
+
+export interface ExtraSource {
+  dataset: 'rst';
+  folder: string;
+  file: ExtraRemoteFile;
+}
+
+/**
+ * RST's 500K pseudo-labelled TinyImages (Carmon et al. 2019), the link in
+ * https://github.com/yaircarmon/semisup-adv's README (Google Drive id
+ * 1LTw3Sb5QoiCCN-6Y5PEKkq9C9W60w-Hi; the usercontent URL with confirm=t
+ * skips Drive's "cannot scan for viruses" page). No size or checksum is
+ * published; `st-native data import-rst` checks the pickle's structure.
+ */
+export const RST_SOURCE: ExtraSource = {
+  dataset: 'rst',
+  folder: 'rst',
+  file: {
+    name: 'ti_500K_pseudo_labeled.pickle',
+    url: 'https://drive.usercontent.google.com/download?id=1LTw3Sb5QoiCCN-6Y5PEKkq9C9W60w-Hi&export=download&confirm=t',
+    md5: null,
+    bytes: null,
+  },
+};

@@ -13,6 +13,7 @@ import { ConfigError, fromZodError } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { evalSchema, runConfigSchema, type RunConfig } from '../config/schema.js';
 import { datasetInfo, datasets, prepareDataset, type DatasetRequest } from '../data/index.js';
+import { RUN_CHECKPOINTS, type RunCheckpoint } from './run-checkpoints.js';
 import { loadNative } from '../native.js';
 import type {
   AttackResult,
@@ -40,7 +41,7 @@ import { AUTOATTACK_ATTACK, NUMBERED_ATTACK, type AttackName } from '../names.js
 export interface EvaluateOptions {
   runDir: string;
   /** Which checkpoint of the run: default `best`. */
-  checkpoint?: 'best' | 'last' | 'interrupted';
+  checkpoint?: RunCheckpoint;
   /** Overrides of the run's evaluation settings (attack radius, steps, ...). */
   eval?: Partial<NativeEvalConfig>;
   device?: 'auto' | 'cpu' | 'cuda';
@@ -102,10 +103,11 @@ export function readRunConfig(runDir: string): RunConfig {
  * same seed. Checkpoints record it themselves (the core reads it from the
  * file and it wins); summary.json serves older files, and 0 the rest.
  */
-function checkpointEpoch(runDir: string, which: 'best' | 'last' | 'interrupted'): number {
+function checkpointEpoch(runDir: string, which: RunCheckpoint): number {
   try {
     const summary = readJsonFile(path.join(runDir, 'summary.json'), 'summary.json') as Partial<TrainSummary>;
-    const result = which === 'best' ? summary.best : which === 'last' ? summary.last : null;
+    // ema-best is written at the selected epoch, as best; ema-last with last.
+    const result = which === 'best' || which === 'ema-best' ? summary.best : which === 'last' || which === 'ema-last' ? summary.last : null;
     return result?.epoch ?? 0;
   } catch {
     return 0;
@@ -117,10 +119,10 @@ function checkpointEpoch(runDir: string, which: 'best' | 'last' | 'interrupted')
  * checkpoints the run has: a run cancelled before its first evaluation has
  * `interrupted` and no `best`, and the message points there.
  */
-function runCheckpoint(runDir: string, which: 'best' | 'last' | 'interrupted'): string {
+function runCheckpoint(runDir: string, which: RunCheckpoint): string {
   const file = path.join(runDir, 'checkpoints', `${which}.safetensors`);
   if (existsSync(file)) return file;
-  const have = (['best', 'last', 'interrupted'] as const).filter((c) => existsSync(path.join(runDir, 'checkpoints', `${c}.safetensors`)));
+  const have = RUN_CHECKPOINTS.filter((c) => existsSync(path.join(runDir, 'checkpoints', `${c}.safetensors`)));
   const hint =
     have.length === 0
       ? 'it has no checkpoint at all (the run stopped before one was saved)'
@@ -172,7 +174,7 @@ export type AttackInput = AttackName | AttackSpec;
 export interface AttackEvaluateOptions {
   /** A run folder of st-native; evaluates its `checkpoint` (default best). */
   runDir?: string;
-  checkpoint?: 'best' | 'last' | 'interrupted';
+  checkpoint?: RunCheckpoint;
   /**
    * Or a safetensors file: one of ours (it names its model and class count)
    * or a PyTorch state dict of a registered model (`model` and `numClasses`
@@ -233,7 +235,7 @@ export interface Evaluation extends Omit<EvalReport, 'attacks' | 'worstCase'> {
   worstCase: EvalReport['worstCase'] & { interval95: readonly [number, number] };
   /** Which st-native, libtorch, Node, host and command made it. */
   provenance: Provenance;
-  target: { kind: 'run'; runDir: string; checkpoint: 'best' | 'last' | 'interrupted' } | { kind: 'file' };
+  target: { kind: 'run'; runDir: string; checkpoint: RunCheckpoint } | { kind: 'file' };
   dataset: string;
   /** The images are the first `samples` of the test split. */
   split: 'test';
@@ -346,7 +348,7 @@ const AUTOATTACK_KINDS: ReadonlySet<AttackSpec['kind']> = new Set(['autoAttack',
 const isDigits = (dataset: string) => dataset.startsWith('mnist');
 
 /** Reads `<runDir>/checkpoints/<which>.safetensors`' run: its config and what the `run` attack replays. */
-function runTarget(runDir: string, which: 'best' | 'last' | 'interrupted', evalOverrides: Partial<NativeEvalConfig> | undefined) {
+function runTarget(runDir: string, which: RunCheckpoint, evalOverrides: Partial<NativeEvalConfig> | undefined) {
   const config = readRunConfig(runDir);
   const evalMerged = { ...config.eval, ...evalOverrides };
   const parsedEval = evalSchema.safeParse(evalMerged);
@@ -423,7 +425,7 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     defaultBatch = t.run.eval.batchSize;
     device = options.device ?? t.config.device;
   } else {
-    if (options.checkpoint !== undefined) throw new OptionsError([{ path: 'checkpoint', message: 'best, last or interrupted pick a checkpoint of a run folder; with a file, leave it out' }]);
+    if (options.checkpoint !== undefined) throw new OptionsError([{ path: 'checkpoint', message: 'best, last, interrupted, ema-best or ema-last pick a checkpoint of a run folder; with a file, leave it out' }]);
     if (options.eval !== undefined) throw new OptionsError([{ path: 'eval', message: "the run's evaluation settings need a run folder" }]);
     file = options.file!;
     target = { kind: 'file' };
@@ -470,7 +472,8 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
   // AutoAttack reports robust accuracy alone, which is read against the
   // clean accuracy: a table of AutoAttacks only gets the clean row first
   // (one forward pass), as AutoAttack's own report has it.
-  if (attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !attacks.some((a) => a.name === 'clean')) attacks.unshift({ kind: 'clean', name: 'clean' });
+  const cleanAdded = attacks.every((a) => AUTOATTACK_KINDS.has(a.kind)) && !attacks.some((a) => a.name === 'clean');
+  if (cleanAdded) attacks.unshift({ kind: 'clean', name: 'clean' });
   const data = await prepareDataset(dataset, dataRequest);
   const available = data.test.labels.length;
   const requestedN = options.n ?? defaultN;
@@ -500,12 +503,11 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
   };
   const onEvent = options.onEvent ?? (() => undefined);
   if (shortfall) onEvent({ type: 'notice', message: shortfall });
-  const report = await loadNative().evaluateAttacks(
-    request,
-    { ...data.test, channels: data.channels, height: data.height, width: data.width },
-    onEvent,
-    options.signal,
-  );
+  const report = await loadNative()
+    .evaluateAttacks(request, { ...data.test, channels: data.channels, height: data.height, width: data.width }, onEvent, options.signal)
+    .catch((e: unknown) => {
+      throw cleanAdded ? renumberAttacks(e, 1) : e;
+    });
   const evaluation: Evaluation = {
     ...report,
     attacks: report.attacks.map((a) => ({ ...a, interval95: wilson(a.correct, a.samples) })),
@@ -529,6 +531,22 @@ export async function evaluateAttacks(options: AttackEvaluateOptions): Promise<E
     writeFileAtomic(evaluation.files.markdown, markdownReport(evaluation));
   }
   return evaluation;
+}
+
+/**
+ * The core numbers the attacks of the list it was given, which starts with
+ * the clean row added to a table of AutoAttacks only; the caller's list
+ * does not have it, so `attacks[i]` in a message names the caller's `i`.
+ */
+function renumberAttacks(e: unknown, shift: number): unknown {
+  if (!(e instanceof Error)) return e;
+  const fix = (s: string) => s.replace(/attacks\[(\d+)\]/g, (_, i: string) => `attacks[${Number(i) - shift}]`);
+  e.message = fix(e.message);
+  const issues = (e as { issues?: unknown }).issues;
+  if (Array.isArray(issues)) {
+    for (const issue of issues as { path?: unknown }[]) if (typeof issue.path === 'string') issue.path = fix(issue.path);
+  }
+  return e;
 }
 
 // ------------------------------------------------------------ files

@@ -18,4 +18,9 @@ export type EvalResult = {
   attack: string,
   samples: number,
   seconds: number,
+  /**
+   * true: the evaluation of the weight average (EMA); absent: of the
+   * trained weights themselves.
+   */
+  ema?: boolean,
 };

@@ -1,6 +1,7 @@
 // Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
 import type { AugmentConfig } from "./AugmentConfig.js";
 import type { DeviceChoice } from "./DeviceChoice.js";
+import type { EmaConfig } from "./EmaConfig.js";
 import type { EvalConfig } from "./EvalConfig.js";
 import type { EvalSchedule } from "./EvalSchedule.js";
 import type { MemoryFormat } from "./MemoryFormat.js";
@@ -55,4 +56,7 @@ export type TrainConfig = {
    * Memory layout of weights and batches (training and evaluation).
    */
   memoryFormat: MemoryFormat,
+   * Weight averaging (EMA) of the run, or null for none.
+   */
+  ema: EmaConfig | null,
 };

@@ -12,6 +12,8 @@ export type { CheckpointKind } from "./CheckpointKind.js";
 export type { CollaborativeConfig } from "./CollaborativeConfig.js";
 export type { DataSource } from "./DataSource.js";
 export type { DeviceChoice } from "./DeviceChoice.js";
+export type { EmaConfig } from "./EmaConfig.js";
+export type { EmaEvalWith } from "./EmaEvalWith.js";
 export type { EvalConfig } from "./EvalConfig.js";
 export type { EvalEvent } from "./EvalEvent.js";
 export type { EvalPhase } from "./EvalPhase.js";

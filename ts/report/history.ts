@@ -135,6 +135,8 @@ export function readHistory(runDir: string): RunHistory {
       }
       case 'eval': {
         const e = parseLine(evalEvent, value, where);
+        // The curves follow the trained weights; a run with `ema` also logs the average's results.
+        if ((value as { ema?: unknown }).ema === true) break;
         evals.set(e.epoch, { epoch: e.epoch, cleanAcc: e.cleanAcc, robustAcc: e.robustAcc, attack: e.attack, samples: e.samples, split: e.split });
         break;
       }

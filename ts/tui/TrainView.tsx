@@ -6,6 +6,9 @@
 import React from 'react';
 import { Box, Static, Text } from 'ink';
 import { bar, duration, etaText, lr, num, pct } from './format.js';
+
+/** A no-break space: a label and its value wrap together at narrow widths. */
+const NB = '\u00a0';
 import { epochEtaSeconds, evalEtaSeconds, pendingRow, runEtaOf, settledRows, type EpochRow, type TrainViewState } from './state.js';
 
 function EpochLine({ row }: { row: EpochRow }) {
@@ -75,16 +78,16 @@ export function TrainView({ state, nowMs }: { state: TrainViewState; nowMs?: num
           {progress ? (
             <Text>
               {progress.phase === 'finalTest' ? 'test ' : 'eval '} <Text color="yellow">{bar(progress.done, progress.total)}</Text>{' '}
-              {`${progress.done}/${progress.total}`} · ETA {duration(evalEtaSeconds(s, nowMs))}
+              {`${progress.done}/${progress.total}`} · ETA{NB}{duration(evalEtaSeconds(s, nowMs))}
             </Text>
           ) : null}
           <Text>
-            CE adv <Text color="red">{num(s.parts.ceAdv)}</Text> · benign {num(s.parts.ceBenign)} · col{' '}
-            <Text color="cyan">{num(s.parts.ceCol)}</Text> · reg {num(s.parts.reg, 4)} · loss {num(s.loss)}
+            CE{NB}adv{NB}<Text color="red">{num(s.parts.ceAdv)}</Text> · benign{NB}{num(s.parts.ceBenign)} · col{NB}
+            <Text color="cyan">{num(s.parts.ceCol)}</Text> · reg{NB}{num(s.parts.reg, 4)} · loss{NB}{num(s.loss)}
           </Text>
           <Text>
-            {s.imagesPerSec === undefined ? '-' : s.imagesPerSec.toFixed(0)} img/s
-            {s.phase === 'training' ? ` · epoch ETA ${duration(epochEtaSeconds(s, nowMs))}` : ''} · run ETA {etaText(runEtaOf(s, nowMs))} · elapsed{' '}
+            {s.imagesPerSec === undefined ? '-' : s.imagesPerSec.toFixed(0)}{NB}img/s
+            {s.phase === 'training' ? ` · epoch${NB}ETA${NB}${duration(epochEtaSeconds(s, nowMs))}` : ''} · run{NB}ETA{NB}{etaText(runEtaOf(s, nowMs))} · elapsed{NB}
             {duration(s.elapsedSec)}
           </Text>
         </Box>

@@ -128,6 +128,9 @@ export function reduce(s: TrainViewState, e: TrainEvent): TrainViewState {
     case 'eval': {
       const { type: _type, ...result } = e;
       const timing = { evalSecPerImage: result.samples > 0 ? result.seconds / result.samples : s.evalSecPerImage, evalProgress: undefined };
+      // The weight average's evaluation (a run with `ema`): the rows keep
+      // the trained weights' results; the average's is in the log and summary.
+      if (result.ema === true) return { ...s, ...timing };
       // Per-epoch evaluations all use one split; a test evaluation after
       // validation-based selection is the final report, not an epoch's row.
       const selectionSplit = s.rows.find((r) => r.eval)?.eval?.split ?? result.split;

@@ -314,6 +314,30 @@ impl EvalSchedule {
     }
 }
 
+/// Which weights a run with an EMA selects its best epoch by.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum EmaEvalWith {
+    Ema,
+    Raw,
+}
+
+/// An exponential moving average of the weights, updated after every
+/// optimiser step (see `crate::ema` for the recursion and its provenance).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmaConfig {
+    /// The decay once warmed up, in (0, 1) (e.g. 0.999).
+    pub decay: f64,
+    /// Optimiser steps during which the average just copies the weights.
+    pub warmup_steps: usize,
+    /// Which weights' evaluation picks the best epoch (`best.safetensors`
+    /// and `ema-best.safetensors` are both written at that epoch).
+    pub eval_with: EmaEvalWith,
+}
+
 /// One training run, as the core receives it (`NativeTrainConfig` in TS;
 /// `ts/config` builds it from a validated user config).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -350,6 +374,9 @@ pub struct TrainConfig {
     /// Memory layout of weights and batches (training and evaluation).
     #[serde(default)]
     pub memory_format: MemoryFormat,
+    /// Weight averaging (EMA) of the run, or null for none.
+    #[serde(default)]
+    pub ema: Option<EmaConfig>,
 }
 
 fn check(ok: bool, field: &str, message: &str) -> Result<()> {
@@ -495,6 +522,18 @@ impl TrainConfig {
             "expected an integer in [0, 100000]",
         )?;
         self.method.validate("method")?;
+        if let Some(ema) = &self.ema {
+            check(
+                ema.decay.is_finite() && ema.decay > 0.0 && ema.decay < 1.0,
+                "ema.decay",
+                "expected a number in (0, 1)",
+            )?;
+            check(
+                ema.warmup_steps <= 1_000_000_000,
+                "ema.warmupSteps",
+                "expected an integer in [0, 1000000000]",
+            )?;
+        }
         check(!self.out_dir.is_empty(), "outDir", "expected a folder path")?;
         let cores = available_cores();
         check(

@@ -39,6 +39,11 @@ pub struct EvalResult {
     pub attack: String,
     pub samples: i64,
     pub seconds: f64,
+    /// true: the evaluation of the weight average (EMA); absent: of the
+    /// trained weights themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub ema: Option<bool>,
 }
 
 /// The split an evaluation ran on. Model selection uses the validation split

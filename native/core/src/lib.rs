@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod divergence;
+pub mod ema;
 pub mod error;
 pub mod eval;
 pub mod events;

@@ -12,6 +12,7 @@
 //! same whether or not the process stopped in between.
 
 use crate::checkpoint;
+use crate::ema::Ema;
 use crate::error::{CoreError, Result};
 use crate::events::TrainSummary;
 use crate::optim::Sgd;
@@ -19,10 +20,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::nn::VarStore;
+use tch::Tensor;
 
 pub const FILE_NAME: &str = "resume.safetensors";
 const KEY_STATE: &str = "st_native.resume";
 const MOMENTUM_PREFIX: &str = "optimizer.momentum_buffer.";
+/// The weight average's tensors (a run with `ema`), under the model's names.
+const EMA_PREFIX: &str = "ema.";
 
 /// The run's position, kept in the resume file's metadata (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,9 +37,18 @@ pub struct ResumePoint {
     pub epochs_completed: usize,
     /// The summary as it stood after `epochs_completed` epochs.
     pub summary: TrainSummary,
+    /// The weight average's update count (a run with `ema`), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_updates: Option<u64>,
 }
 
-pub fn save(path: &Path, vs: &VarStore, opt: &Sgd, point: &ResumePoint) -> Result<()> {
+pub fn save(
+    path: &Path,
+    vs: &VarStore,
+    opt: &Sgd,
+    ema: Option<&Ema>,
+    point: &ResumePoint,
+) -> Result<()> {
     if let Some(name) = checkpoint::first_nonfinite(vs) {
         return Err(CoreError::NonFiniteWeights {
             epoch: point.epochs_completed,
@@ -48,6 +61,13 @@ pub fn save(path: &Path, vs: &VarStore, opt: &Sgd, point: &ResumePoint) -> Resul
             .into_iter()
             .map(|(n, t)| (format!("{MOMENTUM_PREFIX}{n}"), t)),
     );
+    if let Some(ema) = ema {
+        named.extend(
+            ema.state()
+                .into_iter()
+                .map(|(n, t)| (format!("{EMA_PREFIX}{n}"), t)),
+        );
+    }
     let json = serde_json::to_string(point).expect("resume point serialises");
     let metadata = HashMap::from([(KEY_STATE.to_string(), json)]);
     checkpoint::save_named(named, path, metadata)
@@ -60,8 +80,15 @@ fn bad(path: &Path, message: impl Into<String>) -> CoreError {
     }
 }
 
-/// Restores `vs` and `opt` from a resume file of a run of `model`.
-pub fn load(path: &Path, vs: &mut VarStore, opt: &mut Sgd, model: &str) -> Result<ResumePoint> {
+/// Restores `vs`, `opt` and the weight average `ema` (a run with one) from
+/// a resume file of a run of `model`.
+pub fn load(
+    path: &Path,
+    vs: &mut VarStore,
+    opt: &mut Sgd,
+    ema: Option<&mut Ema>,
+    model: &str,
+) -> Result<ResumePoint> {
     let (tensors, metadata) = checkpoint::read_named(path)?;
     let point: ResumePoint = metadata
         .get(KEY_STATE)
@@ -76,15 +103,43 @@ pub fn load(path: &Path, vs: &mut VarStore, opt: &mut Sgd, model: &str) -> Resul
         ));
     }
     let mut weights = HashMap::new();
+    let mut averaged = HashMap::new();
     let mut momentum = Vec::new();
     for (name, t) in tensors {
-        match name.strip_prefix(MOMENTUM_PREFIX) {
-            Some(param) => momentum.push((param.to_string(), t)),
-            None => {
-                weights.insert(name, t);
-            }
+        if let Some(param) = name.strip_prefix(MOMENTUM_PREFIX) {
+            momentum.push((param.to_string(), t));
+        } else if let Some(param) = name.strip_prefix(EMA_PREFIX) {
+            averaged.insert(param.to_string(), t);
+        } else {
+            weights.insert(name, t);
         }
     }
+    restore(path, vs, &weights)?;
+    match (ema, point.ema_updates) {
+        (Some(ema), Some(updates)) => {
+            restore(path, &mut ema.model.vs, &averaged)?;
+            ema.updates = updates;
+        }
+        (Some(_), None) => {
+            return Err(bad(
+                path,
+                "a run without weight averaging; the config has `ema` (resume with the run's own config)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                path,
+                "a run with weight averaging (`ema`); the config has none (resume with the run's own config)",
+            ))
+        }
+        (None, None) => {}
+    }
+    opt.load_state(momentum).map_err(|m| bad(path, m))?;
+    Ok(point)
+}
+
+/// Copies `weights` into `vs`, which must have exactly those tensors.
+fn restore(path: &Path, vs: &mut VarStore, weights: &HashMap<String, Tensor>) -> Result<()> {
     let wanted = vs.variables();
     if weights.len() != wanted.len() {
         return Err(bad(
@@ -116,7 +171,5 @@ pub fn load(path: &Path, vs: &mut VarStore, opt: &mut Sgd, model: &str) -> Resul
                 .map_err(|e| bad(path, format!("{name}: {e}")))?;
         }
         Ok(())
-    })?;
-    opt.load_state(momentum).map_err(|m| bad(path, m))?;
-    Ok(point)
+    })
 }

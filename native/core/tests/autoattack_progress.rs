@@ -305,3 +305,51 @@ fn perturb_reporting_reports_monotone_work_and_returns_perturbs_inputs() {
         assert_eq!(reported.kind(), Kind::Float);
     }
 }
+
+/// The run's own evaluation (the per-epoch PGD, `evaluate_observed`) moves
+/// inside its only batch too: counts after every PGD step, never back,
+/// below the batch's end until the batch's own report, and the result is
+/// `evaluate`'s bit for bit.
+#[test]
+fn the_runs_evaluation_reports_progress_inside_its_only_batch() {
+    use st_core::config::EvalConfig;
+    use st_core::eval::{evaluate, evaluate_observed};
+    use st_core::events::EvalSplit;
+    let _g = seeded(0);
+    let (_vs, net) = trained_mlp();
+    let data = split(N, 5);
+    let cfg = EvalConfig {
+        epsilon: EPS,
+        step_size: EPS / 4.0,
+        steps: 8,
+        random_start: true,
+        batch_size: 64,
+        max_samples: None,
+        precision: Default::default(),
+    };
+    let mut seen = Vec::new();
+    let observed = evaluate_observed(
+        &net,
+        &data,
+        EvalSplit::Test,
+        &cfg,
+        11,
+        2,
+        None,
+        &mut |done, total| {
+            assert_eq!(total, N);
+            seen.push(done);
+        },
+    )
+    .expect("not cancelled");
+    let plain = evaluate(&net, &data, EvalSplit::Test, &cfg, 11, 2, None).expect("not cancelled");
+    assert_eq!(observed.clean_acc, plain.clean_acc);
+    assert_eq!(observed.robust_acc, plain.robust_acc);
+    // Start, one count per step (3 images per step of 8 over 24), the end.
+    assert_eq!(seen.first(), Some(&0));
+    assert_eq!(seen.last(), Some(&N));
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "went back: {seen:?}");
+    let inside: Vec<i64> = seen.iter().copied().filter(|&d| d > 0 && d < N).collect();
+    assert_eq!(inside, vec![3, 6, 9, 12, 15, 18, 21], "{seen:?}");
+    assert_eq!(seen.iter().filter(|&&d| d == N).count(), 1, "{seen:?}");
+}

@@ -2,6 +2,7 @@
 import { Command, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import type { CliContext } from '../context.js';
 import { evalCommand } from '../eval.js';
+import { RUN_CHECKPOINTS } from '../../experiment/run-checkpoints.js';
 import { collect, valuesByFlag } from './option-values.js';
 
 const ATTACK_HELP = `
@@ -41,7 +42,7 @@ export function evalProgram(ctx: CliContext): CommandUnknownOpts {
     .description('the attack table (FGSM, PGD, CW-inf, AutoAttack, worst case) of a run or any checkpoint')
     .usage('<runDir|file> [options]')
     .argument('<target>', 'a run folder (its model, dataset and evaluation settings), or a checkpoint file of a registered model: ours, or a PyTorch state dict saved with safetensors')
-    .addOption(new Option('--checkpoint <which>', "a run folder's checkpoint").choices(['best', 'last', 'interrupted']).default('best', 'best'))
+    .addOption(new Option('--checkpoint <which>', "a run folder's checkpoint").choices([...RUN_CHECKPOINTS]).default('best', 'best'))
     .option('--attacks <list>', 'comma-separated, in order (default: clean,run,fgsm,pgd20,pgd100,cw for a run folder, clean,fgsm,pgd20,pgd100,cw for a file)')
     .option('--eps <e>', 'L-inf radius, e.g. 8/255 or 0.3 (default 8/255 for CIFAR/SVHN; for the digits the run\'s radius, else 0.3)')
     .option('--step <s>', "step size (default 2/255, or the run's; scales with --eps)")

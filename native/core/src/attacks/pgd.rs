@@ -74,6 +74,19 @@ impl Pgd {
     /// Adversarial inputs for (x, y), with the network in `mode` (Eval for
     /// evaluation; train mode without running-stat updates inside training).
     pub fn run(&self, net: &dyn Classifier, x: &Tensor, y: &Tensor, mode: &Mode) -> Tensor {
+        self.run_reporting(net, x, y, mode, &mut |_| {})
+    }
+
+    /// `run`, reporting the steps done after each one (host-side counting
+    /// only: the inputs are `run`'s bit for bit).
+    pub fn run_reporting(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        mode: &Mode,
+        report: &mut dyn FnMut(Work),
+    ) -> Tensor {
         let x = x.detach();
         let mut x_adv = if self.random_start {
             project(
@@ -84,7 +97,8 @@ impl Pgd {
         } else {
             x.shallow_clone()
         };
-        for _ in 0..self.steps {
+        let total = self.steps as u64;
+        for step in 0..self.steps {
             let xv = x_adv.detach().set_requires_grad(true);
             let obj = self.objective(&net.forward(&xv, mode), y);
             let grad = Tensor::run_backward(&[&obj], &[&xv], false, false)
@@ -95,6 +109,10 @@ impl Pgd {
                 &x,
                 self.epsilon,
             );
+            report(Work {
+                done: step as u64 + 1,
+                total,
+            });
         }
         x_adv
     }

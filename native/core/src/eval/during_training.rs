@@ -55,9 +55,11 @@ pub fn eval_samples(split: &Split, cfg: &EvalConfig) -> i64 {
     cfg.max_samples.map_or(split.len(), |m| m.min(split.len()))
 }
 
-/// `evaluate`, reporting `progress(done, total)` when it starts (done 0)
-/// and after every batch. The draws and the result are `evaluate`'s; only a
-/// read of each batch's count is added (a device sync per batch).
+/// `evaluate`, reporting `progress(done, total)` when it starts (done 0),
+/// after every PGD step (the batch under attack counted by its share of
+/// steps done, rounded down) and after every batch. The draws and the
+/// result are `evaluate`'s; only a read of each batch's count is added (a
+/// device sync per batch). Callers throttle.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_observed(
     net: &dyn Classifier,
@@ -72,7 +74,17 @@ pub fn evaluate_observed(
     let started = Instant::now();
     let total = eval_samples(split, cfg);
     progress(0, total);
-    let mut on_batch = |done: i64, _robust: i64| progress(done, total);
+    // A step's count stays below its batch's end: the batch's own tick
+    // reports the end, once.
+    let mut observe = |tick: Tick| match tick {
+        Tick::Step(done) => {
+            let whole = done.floor() as i64;
+            if whole < total {
+                progress(whole, total)
+            }
+        }
+        Tick::Batch(done, _robust) => progress(done, total),
+    };
     let points = run_points(
         net,
         split,
@@ -81,7 +93,7 @@ pub fn evaluate_observed(
         epoch,
         cancel,
         false,
-        Some(&mut on_batch),
+        Some(&mut observe),
     )?;
     Some(result_of(&points, which, cfg, epoch, started))
 }
@@ -103,7 +115,17 @@ fn result_of(
         attack: pgd_of(cfg).name(),
         samples: n,
         seconds: started.elapsed().as_secs_f64(),
+        ema: None,
     }
+}
+
+/// What `run_points` reports as it goes.
+pub(super) enum Tick {
+    /// Images done, the batch under attack counted by the share of its
+    /// PGD steps done (fractional, below the batch's end).
+    Step(f64),
+    /// A batch is done: images done, robust so far.
+    Batch(i64, i64),
 }
 
 /// Per-point outcome of the run's evaluation (`evaluate`): clean and
@@ -117,8 +139,9 @@ pub(super) struct RunPoints {
 
 /// The per-epoch evaluation, point by point: the random draws are exactly
 /// those of `evaluate` (one reseed, then batch after batch), so the counts
-/// are the run's. `on_batch(done, robust_so_far)`, if given, follows progress
-/// (and the largest perturbation is measured).
+/// are the run's. `observe`, if given, follows progress: a `Tick::Step`
+/// after every PGD step and a `Tick::Batch` after every batch (and the
+/// largest perturbation is measured).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_points(
     net: &dyn Classifier,
@@ -128,7 +151,7 @@ pub(super) fn run_points(
     epoch: usize,
     cancel: Option<&AtomicBool>,
     keep_images: bool,
-    mut on_batch: Option<&mut dyn FnMut(i64, i64)>,
+    mut observe: Option<&mut dyn FnMut(Tick)>,
 ) -> Option<RunPoints> {
     tch::manual_seed(eval_seed(seed, epoch));
     let n = eval_samples(split, cfg);
@@ -145,13 +168,18 @@ pub(super) fn run_points(
         let (x, y) = split.slice(start, len);
         let clean_logits = tch::no_grad(|| net.forward(&x, &Mode::Eval));
         clean.push(clean_logits.argmax(-1, false).eq_tensor(&y));
-        let x_adv = attack.run(net, &x, &y, &Mode::Eval);
+        let x_adv = match observe.as_mut() {
+            None => attack.run(net, &x, &y, &Mode::Eval),
+            Some(f) => attack.run_reporting(net, &x, &y, &Mode::Eval, &mut |w| {
+                f(Tick::Step(start as f64 + len as f64 * w.fraction()))
+            }),
+        };
         let adv_logits = tch::no_grad(|| net.forward(&x_adv, &Mode::Eval));
         let ok = adv_logits.argmax(-1, false).eq_tensor(&y);
-        if let Some(f) = on_batch.as_mut() {
+        if let Some(f) = observe.as_mut() {
             robust_count += ok.sum(Kind::Int64).int64_value(&[]);
             max_distance = max_distance.max(Norm::Linf.max_distance(&x_adv, &x));
-            f(start + len, robust_count);
+            f(Tick::Batch(start + len, robust_count));
         }
         if keep_images {
             adv.push(x_adv.detach().to_device(Device::Cpu));

@@ -1,7 +1,7 @@
 //! The attack table: every attack on the same images, combined point by
 //! point into the worst case.
 
-use super::during_training::{eval_seed, pgd_of, run_points};
+use super::during_training::{eval_seed, pgd_of, run_points, Tick};
 use super::events::{EvalEvent, ProgressThrottle, PROGRESS_EVERY};
 use super::halving::halving_on_oom;
 use super::per_attack::{attack_all, Outcome};
@@ -94,19 +94,34 @@ fn run_attacks(
             cfg.max_samples = None;
             let mut run_batch = cfg.batch_size;
             let what = format!("{name} (the run's evaluation)");
+            // One throttle for every try, as for the other attacks below.
+            let mut throttle = ProgressThrottle::new(progress_every);
             let points = halving_on_oom(&what, &mut run_batch, notices, sink, |b, sink| {
                 let cfg = EvalConfig {
                     batch_size: b,
                     ..cfg.clone()
                 };
-                let mut progress = |done: i64, correct: i64| {
-                    sink(EvalEvent::Batch {
+                let mut progress = |tick: Tick| match tick {
+                    Tick::Step(done) => {
+                        if let Some(seconds) = throttle.admit(done) {
+                            sink(EvalEvent::Progress {
+                                attack: name.clone(),
+                                index,
+                                stage: None,
+                                done,
+                                total: n,
+                                seconds,
+                                attack_seconds: seconds,
+                            });
+                        }
+                    }
+                    Tick::Batch(done, correct) => sink(EvalEvent::Batch {
                         attack: name.clone(),
                         index,
                         done,
                         total: n,
                         correct,
-                    })
+                    }),
                 };
                 run_points(
                     net,
@@ -150,6 +165,7 @@ fn run_attacks(
                     attack: pgd_of(&cfg).name(),
                     samples: n,
                     seconds,
+                    ema: None,
                 }),
             }
         } else if let AttackSpec::AutoAttack {

@@ -62,6 +62,23 @@ impl<'a> Checkpoints<'a> {
         Ok(path)
     }
 
+    /// Writes the weight average `vs` as `ema-<kind>.safetensors` (same
+    /// tensor names and metadata as the raw file, kind `ema-<kind>`), beside
+    /// the raw `kind` file. Returns the file's path.
+    pub fn write_ema(&self, vs: &VarStore, kind: CheckpointKind, trained: usize) -> Result<String> {
+        let stem = format!("ema-{}", file_stem(kind));
+        let path = self.out_dir.join(format!("{stem}.safetensors"));
+        let meta = SaveMeta {
+            model: &self.cfg.model,
+            num_classes: self.cfg.num_classes,
+            epoch: trained,
+            seed: self.cfg.seed,
+            kind: &stem,
+        };
+        checkpoint::save(vs, &path, &meta)?;
+        Ok(path.display().to_string())
+    }
+
     /// Ends the run as stopped during `epoch`: the weights as they are
     /// (after `trained` epochs) go to `interrupted`, which becomes the
     /// summary's last checkpoint.

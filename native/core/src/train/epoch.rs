@@ -6,6 +6,7 @@ use super::pacing::{Throttle, STEP_EVENT_INTERVAL};
 use super::step::{train_step, EpochSums, StepAt};
 use crate::config::TrainConfig;
 use crate::data::Split;
+use crate::ema::Ema;
 use crate::error::Result;
 use crate::eval::eval_seed;
 use crate::events::{Event, EventSink};
@@ -51,6 +52,7 @@ pub(super) fn train_epoch(
     method: &mut dyn Method,
     opt: &mut Sgd,
     mut scaler: Option<&mut GradScaler>,
+    mut ema: Option<&mut Ema>,
     sink: &mut dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<Trained> {
@@ -88,6 +90,10 @@ pub(super) fn train_epoch(
             at,
             &mut sums,
         )?;
+        // The weight average follows every optimiser step (see `crate::ema`).
+        if let Some(a) = ema.as_deref_mut() {
+            a.update(&model.vs);
+        }
         if ticks.ready(step == run.steps_per_epoch) {
             let secs = epoch_start.elapsed().as_secs_f64();
             sink.emit(Event::Step {

@@ -97,6 +97,7 @@ mod tests {
             attack: "pgd-2".into(),
             samples: 12,
             seconds: 1.0,
+            ema: None,
         }
     }
 

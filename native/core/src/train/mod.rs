@@ -20,9 +20,10 @@ mod step;
 pub use preflight::{preflight, DataSizes, TrainData};
 
 use crate::checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{EmaEvalWith, TrainConfig};
 use crate::data::Split;
 use crate::device;
+use crate::ema::Ema;
 use crate::error::Result;
 use crate::eval::eval_samples;
 use crate::events::{
@@ -89,17 +90,30 @@ pub fn train(
     }
     let mut method = build_method(&cfg.method, &model.vs);
     let mut opt = Sgd::new(&model.vs, &cfg.optimizer);
+    // Built after the raw model and its optimiser, so a run without `ema`
+    // draws the same initialisation and the same stream as before.
+    let mut ema = match &cfg.ema {
+        Some(e) => {
+            let shell = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
+            Some(Ema::new(e.clone(), &model.vs, shell))
+        }
+        None => None,
+    };
     let resumed = match &cfg.resume {
         Some(path) => Some(resume::load(
             Path::new(path),
             &mut model.vs,
             &mut opt,
+            ema.as_mut(),
             &cfg.model,
         )?),
         None => None,
     };
     // After every load (they copy into the variables, keeping their layout).
     precision::apply_memory_format(&model.vs, cfg.memory_format);
+    if let Some(a) = &ema {
+        precision::apply_memory_format(&a.model.vs, cfg.memory_format);
+    }
     let start_epoch = resumed.as_ref().map_or(1, |p| p.epochs_completed + 1);
     if start_epoch > 1 {
         // The training stream of epoch `start_epoch`, as the uninterrupted
@@ -163,6 +177,7 @@ pub fn train(
             method.as_mut(),
             &mut opt,
             scaler.as_mut(),
+            ema.as_mut(),
             sink,
             cancel,
         )?;
@@ -186,7 +201,23 @@ pub fn train(
                 break;
             };
             sink.emit(Event::Eval(result.clone()));
-            Some(result)
+            // The average is evaluated on the same split with the same
+            // attack seed, so the two results compare like for like.
+            let averaged = match &ema {
+                Some(a) => {
+                    let Some(mut r) =
+                        run_evaluation(&e, &eval_net(cfg, a.model.net.as_ref()), sink, cancel)
+                    else {
+                        files.interrupt(&model.vs, &mut summary, sink, epoch, epoch)?;
+                        break;
+                    };
+                    r.ema = Some(true);
+                    sink.emit(Event::Eval(r.clone()));
+                    Some(r)
+                }
+                None => None,
+            };
+            Some((result, averaged))
         } else {
             None
         };
@@ -197,13 +228,32 @@ pub fn train(
         tch::manual_seed(training_seed(cfg.seed, epoch));
         let last = files.write(&model.vs, CheckpointKind::Last, epoch, epoch, false, sink)?;
         summary.last_checkpoint = Some(last);
-        if let Some(result) = result {
+        if let Some(a) = &ema {
+            files.write_ema(&a.model.vs, CheckpointKind::Last, epoch)?;
+        }
+        if let Some((raw, averaged)) = result {
+            // `evalWith: ema` selects (and reports) by the average's result,
+            // and the best checkpoint is then the average's file.
+            let by_ema = cfg
+                .ema
+                .as_ref()
+                .is_some_and(|e| e.eval_with == EmaEvalWith::Ema);
+            let result = match averaged {
+                Some(r) if by_ema => r,
+                _ => raw,
+            };
             let selection = select(&result, summary.best.as_ref());
             if selection.selected() {
                 let tied = selection == Selection::Tied;
                 let best =
                     files.write(&model.vs, CheckpointKind::Best, epoch, epoch, tied, sink)?;
                 summary.best_checkpoint = Some(best);
+                if let Some(a) = &ema {
+                    let ema_best = files.write_ema(&a.model.vs, CheckpointKind::Best, epoch)?;
+                    if by_ema {
+                        summary.best_checkpoint = Some(ema_best);
+                    }
+                }
                 summary.best = Some(result.clone());
             }
             summary.last = Some(result);
@@ -216,8 +266,9 @@ pub fn train(
             seed: cfg.seed,
             epochs_completed: epoch,
             summary: summary.clone(),
+            ema_updates: ema.as_ref().map(|a| a.updates),
         };
-        resume::save(&resume_path, &model.vs, &opt, &point)?;
+        resume::save(&resume_path, &model.vs, &opt, ema.as_ref(), &point)?;
     }
 
     let stopping =
