@@ -56,6 +56,7 @@ export type TrainConfig = {
    * Memory layout of weights and batches (training and evaluation).
    */
   memoryFormat: MemoryFormat,
+  /**
    * Weight averaging (EMA) of the run, or null for none.
    */
   ema: EmaConfig | null,
