@@ -75,7 +75,10 @@ test.serial('isolated runs reproduce in-process runs exactly, alone and two at a
   // The two seeds differ: the comparisons above could not pass by accident.
   t.notDeepEqual(numbers(c0.summary, ev0).steps, numbers(c1.summary, ev1).steps);
   // The event stream is the in-process one, and the run folder is the same as in-process.
-  t.deepEqual(ev0.map((e) => e.type), inProcess.events.map((e) => e.type));
+  // evalProgress is throttled by wall time (one a second), so how many arrive
+  // depends on the machine's load, not on isolation: compared without them.
+  const kinds = (events: TrainEvent[]) => events.map((e) => e.type).filter((type) => type !== 'evalProgress');
+  t.deepEqual(kinds(ev0), kinds(inProcess.events));
   t.is(readFileSync(path.join(c0.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, ev0.length);
   t.deepEqual(JSON.parse(readFileSync(path.join(c0.runDir, 'summary.json'), 'utf8')).status, 'completed');
   t.true(existsSync(c0.summary.bestCheckpoint!));
