@@ -40,11 +40,23 @@ make_bundle() {
   export LIBTORCH_USE_PYTORCH=1
   export VIRTUAL_ENV="${VIRTUAL_ENV:-$(dirname "$(dirname "$py")")}"
   (cd "$root" && cargo build --release -q --example device_check)
-  # torchattacks for the AutoAttack reference (as scripts/python-test-deps.mjs installs it).
-  if ! "$py" -c 'import torchattacks' >/dev/null 2>&1; then
+  # torchattacks for the AutoAttack reference (as scripts/python-test-deps.mjs
+  # installs it). One Python start for every fact (importing torch is slow).
+  local query='import os, torch
+try:
+    import torchattacks as ta
+    t = [os.path.dirname(ta.__file__), ta.__version__]
+except ImportError:
+    t = ["", ""]
+print(os.path.join(os.path.dirname(torch.__file__), "lib")); print(torch.__version__); print(t[0]); print(t[1])'
+  local info; info="$("$py" -W ignore -c "$query")"
+  if [ -z "$(echo "$info" | sed -n 3p)" ]; then
     "$py" -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
+    info="$("$py" -W ignore -c "$query")"
   fi
-  local ta; ta="$("$py" -W ignore -c 'import os, torchattacks; print(os.path.dirname(torchattacks.__file__))')"
+  local lib ver ta ta_ver
+  lib="$(echo "$info" | sed -n 1p)"; ver="$(echo "$info" | sed -n 2p)"
+  ta="$(echo "$info" | sed -n 3p)"; ta_ver="$(echo "$info" | sed -n 4p)"
   local tmp="$bundle.tmp-$$"
   rm -rf "$tmp"
   mkdir -p "$tmp/bin" "$tmp/reference" "$tmp/site"
@@ -56,14 +68,14 @@ make_bundle() {
   find "$tmp/site" -name __pycache__ -prune -exec rm -rf {} +
   # The binary must resolve every library from torch's folder alone.
   local missing
-  missing="$(LD_LIBRARY_PATH="$(torch_lib "$py")" ldd "$tmp/bin/device_check" | grep 'not found' || true)"
+  missing="$(LD_LIBRARY_PATH="$lib" ldd "$tmp/bin/device_check" | grep 'not found' || true)"
   if [ -n "$missing" ]; then echo "device-check: unresolved libraries: $missing" >&2; exit 1; fi
   local rpath; rpath="$(readelf -d "$tmp/bin/device_check" | grep -E 'R(UN)?PATH' || true)"
   cat >"$tmp/MANIFEST.json" <<JSON
 {"commit": "$(cd "$root" && git rev-parse HEAD 2>/dev/null || echo unknown)",
  "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
- "torch": "$("$py" -c 'import torch; print(torch.__version__)')",
- "torchattacks": "$("$py" -W ignore -c 'import torchattacks; print(torchattacks.__version__)')",
+ "torch": "$ver",
+ "torchattacks": "$ta_ver",
  "rpath": "$(echo "$rpath" | sed 's/.*\[\(.*\)\]/\1/' | tr -d '\n')"}
 JSON
   local size; size="$(du -sb "$tmp" | cut -f1)"

@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 # Per part: time limit (s) on the device, and the dry run's.
@@ -229,12 +230,15 @@ def main():
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU (CI)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: cpu for --dry-run, else auto)")
     ap.add_argument("--only", default="", help="comma-separated parts to run (default: all)")
+    ap.add_argument("--work", default=None, help="scratch folder (model, images; default: a new temporary one, "
+                    "kept out of --out so only the reports come back from a device run)")
     a = ap.parse_args()
     device = a.device or ("cpu" if a.dry_run else "auto")
     binary = os.path.join(a.bundle, "bin", "device_check")
     ref = os.path.join(a.bundle, "reference")
-    work = os.path.join(a.out, "work")
+    work = a.work or tempfile.mkdtemp(prefix="st-device-check-")
     os.makedirs(work, exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
     s = sizes(a.dry_run)
     limit = lambda part: LIMITS[part][1 if a.dry_run else 0]
     dev = ["--device", device]

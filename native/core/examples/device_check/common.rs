@@ -18,7 +18,7 @@ impl Flags {
                 fail(&format!("expected a --flag, got `{a}`"));
             }
         }
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             fail(&format!("flag `{}` has no value", args[args.len() - 1]));
         }
         Flags(args)
