@@ -212,6 +212,8 @@ pub fn run(flags: &Flags) {
     let pgd_steps = flags.get("pgd-steps", 20usize);
     let seed = flags.get("seed", 0i64);
     let compared = format!("{} vs cpu", st_core::device::describe(dev));
+    // libtorch's TF32 defaults, read before the strict-f32 switch below.
+    let env = describe(dev);
     set_allow_tf32(false);
     tch::manual_seed(seed);
     let master = build(&spec, width, shape, Device::Cpu);
@@ -231,7 +233,7 @@ pub fn run(flags: &Flags) {
     emit(
         json!({ "check": "setup", "part": "correctness", "model": s.spec, "width": width,
                  "shape": shape, "batch": batch, "steps": steps, "pgdSteps": pgd_steps,
-                 "epsilon": s.eps, "stepSize": s.alpha, "seed": seed, "env": describe(dev) }),
+                 "epsilon": s.eps, "stepSize": s.alpha, "seed": seed, "env": env }),
     );
 
     forward(&s, &compared);

@@ -138,9 +138,7 @@ pub fn run(flags: &Flags) {
     } else {
         None
     };
-    for spec in &models {
-        largest_batch(dev, spec, width, shape, start_batch, max_batch, steps, eps);
-    }
+    // Halving first: if the part runs out of time, the probes are what is lost.
     halving(
         dev,
         &halving_model,
@@ -150,6 +148,10 @@ pub fn run(flags: &Flags) {
         halving_steps,
         eps,
     );
+    st_core::device_stats::empty_cache();
+    for spec in &models {
+        largest_batch(dev, spec, width, shape, start_batch, max_batch, steps, eps);
+    }
     if let Some(cur) = limited {
         restore_address_space(cur);
     }
