@@ -4,7 +4,7 @@ Hein's official code) on the same model and images as st-native's
 
     python autoattack_reference.py CHECKPOINT IMAGES COMPONENT [--eps 0.3]
         [--n 500] [--seed 0] [--steps 100] [--queries 5000] [--norm Linf|L2]
-        [--threads 0] [--model small_cnn] [--classes 10]
+        [--threads 0] [--model small_cnn] [--classes 10] [--width W] [--device cpu]
 
 COMPONENT: apgd-ce | apgd-dlr | apgd-t | fab-t | square | aa, or several
 separated by commas (one JSON line each, the model loaded once)
@@ -73,16 +73,23 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--model", default="small_cnn")
     p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--width", type=int, default=None, help="ResNet-18 at another width (the device check's dry run)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the device check)")
     p.add_argument("--points", action="store_true", help="also print which images stayed robust")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    model = build(a.model, a.classes)
+    if a.width is not None and a.model == "resnet18":
+        from models import ResNet18
+
+        model = ResNet18(3, a.classes, width=a.width)
+    else:
+        model = build(a.model, a.classes)
     model.load_state_dict(load_file(a.checkpoint))
-    model.eval()
+    model = model.to(a.device).eval()
     data = load_file(a.images)
-    x, y = data["images"].float()[: a.n], data["labels"].long()[: a.n]
+    x, y = data["images"].float()[: a.n].to(a.device), data["labels"].long()[: a.n].to(a.device)
     n = len(y)
     clean = predict(model, x) == y
     made = components(torchattacks, model, a, a.seed)

@@ -5,14 +5,18 @@ page (docs: squeeze-training.md §2-§4), for two jobs:
                (same weights, inputs and seed, float64) and compare: the inner
                loop's final points, the loss, weight gradients and BatchNorm
                running statistics. Exit 1 on any mismatch.
-  bench        time ST training steps of the SmallCNN on this libtorch and
-               print one JSON line (images per second), for benches/run.mjs.
+  bench        time training steps (ST, or PGD-AT with --methods pgd_at) of
+               the SmallCNN or ResNet-18 on this libtorch, CPU or CUDA, per
+               precision and layout, and print one JSON line each (images per
+               second, epoch time, memory peak), for benches/run.mjs and the
+               device check (benches/device_check.py).
 
 It runs on the same libtorch as the native core (the provisioned torch 2.11.0),
 so both sides share kernels and the CPU random stream.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -215,34 +219,108 @@ def parity(d):
 
 
 # ----------------------------------------------------------------- bench ---
-def bench(args):
+def pgd_at_inner(model, x, y, eps, alpha, steps):
+    """PGD-AT's attack (Madry et al.): uniform start in the ball, sign steps
+    on the summed cross-entropy, train mode with running statistics frozen
+    (as st-native's PGD-AT runs it)."""
+    model.train()
+    set_running_stats_updates(model, False)
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0.0, 1.0)
+    for _ in range(steps):
+        xa = x_adv.detach().requires_grad_()
+        g = torch.autograd.grad(F.cross_entropy(model(xa), y, reduction="sum"), [xa])[0]
+        x_adv = torch.min(torch.max(xa.detach() + alpha * g.sign(), x - eps), x + eps).clamp(0.0, 1.0)
+    set_running_stats_updates(model, True)
+    return x_adv.detach()
+
+
+def fraction(text):
+    a, _, b = text.partition("/")
+    return float(a) / float(b) if b else float(a)
+
+
+def bench_one(args, method, precision, memory_format):
+    """Times `args.iters` training steps (after `args.warmup`) of `method` at
+    one precision and layout; returns the JSON line."""
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        # Strict f32 unless tf32: PyTorch lets cuDNN use TF32 by default.
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = SmallCNN(1, 10)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(args.batch, 1, 28, 28)
-    y = torch.randint(0, 10, (args.batch,))
-    if args.memory_format == "channels_last":
+    if args.model == "small_cnn":
+        model, shape = SmallCNN(1, 10), (1, args.size or 28, args.size or 28)
+    else:
+        model, shape = ResNet18(3, 10, width=args.width), (3, args.size or 32, args.size or 32)
+    model = model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    x = torch.rand(args.batch, *shape).to(device)
+    y = torch.randint(0, 10, (args.batch,)).to(device)
+    if memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    # bf16: the whole step's forwards under CPU autocast, f32 master weights
+    # bf16: the whole step's forwards under autocast, f32 master weights
     # (the usual torch.amp recipe; no scaler needed for bf16).
-    amp = args.precision == "bf16"
+    amp = precision == "bf16"
+    eps, alpha = fraction(args.epsilon), fraction(args.step_size)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            x_adv, x_col = st_inner(model, x, y, 0.1, 0.02, args.steps)
-            loss = st_outer(model, x, y, x_adv, x_col, 1.0)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            if method == "st":
+                x_adv, x_col = st_inner(model, x, y, eps, alpha, args.steps)
+                loss = st_outer(model, x, y, x_adv, x_col, args.beta)
+            else:
+                x_adv = pgd_at_inner(model, x, y, eps, alpha, args.steps)
+                loss = F.cross_entropy(model(x_adv), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss.detach()
 
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.iters):
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(args.warmup):
         step()
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    loss = None
+    for _ in range(args.iters):
+        loss = step()
+    if cuda:
+        torch.cuda.synchronize(device)
     secs = time.perf_counter() - start
-    print(json.dumps({"impl": f"pytorch-reference ({args.precision}, {args.memory_format})", "imagesPerSec": args.iters * args.batch / secs,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    ips = args.iters * args.batch / secs
+    if cuda:
+        memory = {"peakAllocatedMiB": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
+                  "peakReservedMiB": round(torch.cuda.max_memory_reserved(device) / 2**20, 1),
+                  "totalMiB": round(torch.cuda.get_device_properties(device).total_memory / 2**20, 1)}
+    else:
+        memory = {"unavailable": "CPU: PyTorch keeps no allocator statistics for the CPU"}
+    last = float(loss) if loss is not None else float("nan")
+    return {"check": "speed", "impl": f"pytorch-reference ({precision}, {memory_format})", "method": method,
+            "precision": precision, "memoryFormat": memory_format, "batch": args.batch, "steps": args.steps,
+            "iters": args.iters, "imagesPerSec": ips, "msPerStep": 1000 * secs / max(args.iters, 1),
+            "epochSeconds": 50000 / ips, "lastLoss": last, "finite": math.isfinite(last), "memory": memory,
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def bench(args):
+    """One JSON line per (method, variant): `--variants f32,bf16+cl` (a `+cl`
+    suffix is channels-last), or the single `--precision`/`--memory-format`."""
+    if args.variants:
+        variants = [(v.removesuffix("+cl"), "channels_last" if v.endswith("+cl") else "contiguous", v)
+                    for v in args.variants.split(",")]
+    else:
+        variants = [(args.precision, args.memory_format, None)]
+    for method in args.methods.split(","):
+        for precision, memory_format, name in variants:
+            line = bench_one(args, method, precision, memory_format)
+            if name:
+                line["variant"] = name
+            print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
@@ -254,7 +332,19 @@ if __name__ == "__main__":
     b.add_argument("--batch", type=int, default=128)
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--iters", type=int, default=5)
-    b.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+    b.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32")
     b.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="contiguous")
+    b.add_argument("--variants", default="", help="comma-separated f32|tf32|bf16, each optionally +cl")
+    b.add_argument("--methods", default="st", help="comma-separated st|pgd_at")
+    b.add_argument("--model", choices=["small_cnn", "resnet18"], default="small_cnn")
+    b.add_argument("--width", type=int, default=64, help="ResNet-18 width (64: the paper's)")
+    b.add_argument("--size", type=int, default=0, help="image side (0: 28 for small_cnn, 32 for resnet18)")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--warmup", type=int, default=1)
+    b.add_argument("--epsilon", default="0.1")
+    b.add_argument("--step-size", default="0.02")
+    b.add_argument("--beta", type=float, default=1.0)
+    b.add_argument("--lr", type=float, default=0.01)
+    b.add_argument("--weight-decay", type=float, default=0.0)
     a = ap.parse_args()
     parity(a.dir) if a.cmd == "parity" else bench(a)

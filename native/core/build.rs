@@ -7,7 +7,8 @@
 //!   or a PyTorch wheel's `version.py`) as ST_LIBTORCH_VERSION, so
 //!   `device::libtorch_version` reports what was really linked.
 //! - Compiles csrc/autocast.cpp (CPU/CUDA autocast and TF32 switches that tch
-//!   does not expose) against that libtorch's headers.
+//!   does not expose) and csrc/device_stats.cpp (accelerator memory
+//!   statistics, cuDNN determinism) against that libtorch's headers.
 use std::path::Path;
 
 fn version_of(lib_dir: &Path) -> Option<String> {
@@ -26,9 +27,11 @@ fn compile_shim(lib_dir: &Path) {
         .expect("libtorch lib folder has a parent")
         .join("include");
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/device_stats.cpp");
     cc::Build::new()
         .cpp(true)
         .file("csrc/autocast.cpp")
+        .file("csrc/device_stats.cpp")
         .include(&include)
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")

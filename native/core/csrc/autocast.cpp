@@ -71,4 +71,12 @@ int st_allow_tf32_cublas() {
     return 0;
   }
 }
+
+int st_allow_tf32_cudnn() {
+  try {
+    return at::globalContext().allowTF32CuDNN() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
 }

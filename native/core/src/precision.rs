@@ -30,6 +30,7 @@ mod ffi {
         pub fn st_autocast_is_enabled(cuda: c_int) -> c_int;
         pub fn st_set_allow_tf32(allow: c_int) -> c_int;
         pub fn st_allow_tf32_cublas() -> c_int;
+        pub fn st_allow_tf32_cudnn() -> c_int;
     }
 }
 
@@ -96,14 +97,27 @@ pub fn autocast_enabled(device: Device) -> bool {
 /// for `tf32`, so `f32` keeps libtorch's defaults (and today's numbers).
 /// Process-wide; no effect on CPU kernels.
 pub fn allow_tf32() {
+    set_allow_tf32(true);
+}
+
+/// Sets both TF32 flags (CUDA matmuls and cuDNN convolutions). libtorch
+/// starts with matmuls off and cuDNN on (as PyTorch), so strict f32 on CUDA
+/// needs `set_allow_tf32(false)`; the device check measures both.
+pub fn set_allow_tf32(allow: bool) {
     // SAFETY: no pointers; exceptions caught in the shim.
-    unsafe { ffi::st_set_allow_tf32(1) };
+    unsafe { ffi::st_set_allow_tf32(i32::from(allow)) };
 }
 
 /// Whether CUDA matmuls may use TF32 now (for tests).
 pub fn tf32_allowed() -> bool {
     // SAFETY: no pointers; exceptions caught in the shim.
     unsafe { ffi::st_allow_tf32_cublas() != 0 }
+}
+
+/// Whether cuDNN convolutions may use TF32 now (libtorch's default: yes).
+pub fn tf32_allowed_cudnn() -> bool {
+    // SAFETY: no pointers; exceptions caught in the shim.
+    unsafe { ffi::st_allow_tf32_cudnn() != 0 }
 }
 
 /// `t` in channels-last layout when it is 4-d (NCHW shape, NHWC strides, as

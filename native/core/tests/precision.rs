@@ -249,3 +249,50 @@ fn f16_st_loss_on_cpu_is_finite_and_close_to_f32() {
         "{l16} vs {l32}"
     );
 }
+
+/// ST's inner loop with channels-last on a 3-channel model: the input
+/// gradients come back channels-last, and the per-sample pick must accept
+/// them (it failed with a `view` error before; found by the device check's
+/// dry run). The whole step's loss is not compared with the contiguous one
+/// (on an untrained net summation order alone flips the sign of near-zero
+/// input gradients, and ST's choice among three points is discontinuous);
+/// the outer loss from the same points is. The contiguous net copies the
+/// weights (other tests draw from the global generator in parallel).
+#[test]
+fn channels_last_st_step_on_a_three_channel_resnet_runs_and_matches_contiguous() {
+    let vs = VarStore::new(Device::Cpu);
+    let net = st_core::models::resnet::ResNet::resnet18(&vs.root(), 3, 10, 8);
+    let mut plain_vs = VarStore::new(Device::Cpu);
+    let plain = st_core::models::resnet::ResNet::resnet18(&plain_vs.root(), 3, 10, 8);
+    plain_vs.copy(&vs).unwrap();
+    apply_memory_format(&vs, MemoryFormat::ChannelsLast);
+    let x = Tensor::rand([6, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+    let st = SqueezeTraining::new(st_cfg());
+    let p = Precise {
+        net: &net,
+        precision: Precision::F32,
+        format: MemoryFormat::ChannelsLast,
+    };
+    let (xa, xc) = st.inner(&p, &x, &y);
+    let eps = st_cfg().epsilon + 1e-6;
+    for pt in [&xa, &xc] {
+        assert!((pt - &x).abs().max().double_value(&[]) <= eps);
+        assert!(pt.min().double_value(&[]) >= 0.0 && pt.max().double_value(&[]) <= 1.0);
+    }
+    let cl = st.outer(&p, &x, &y, &xa, &xc).loss.double_value(&[]);
+    let contiguous = st.outer(&plain, &x, &y, &xa, &xc).loss.double_value(&[]);
+    assert!(
+        cl.is_finite() && (cl - contiguous).abs() <= 1e-5 * contiguous.abs().max(1.0),
+        "outer loss: channels_last {cl} vs contiguous {contiguous}"
+    );
+    // The pick itself on channels-last candidates equals the contiguous pick.
+    let c: Vec<Tensor> = (0..3)
+        .map(|i| Tensor::rand([4, 3, 5, 5], (Kind::Float, Device::Cpu)) + i as f64)
+        .collect();
+    let slot = Tensor::from_slice(&[2i64, 0, 1, 2]);
+    let cl: Vec<Tensor> = c.iter().map(channels_last).collect();
+    let a = pick([&c[0], &c[1], &c[2]], &slot);
+    let b = pick([&cl[0], &cl[1], &cl[2]], &slot);
+    assert!(a.equal(&b));
+}

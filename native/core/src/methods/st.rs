@@ -77,7 +77,10 @@ fn first_arg(ps: &Tensor, max: bool) -> Tensor {
 pub fn pick(candidates: [&Tensor; 3], slot: &Tensor) -> Tensor {
     let shape = candidates[0].size();
     let b = shape[0];
-    let stacked = Tensor::stack(&candidates, 0).view([3, b, -1]);
+    // reshape, not view: channels-last candidates (memoryFormat
+    // channels_last, and their input gradients) stack into a tensor that no
+    // view can flatten; for contiguous ones reshape is the same view.
+    let stacked = Tensor::stack(&candidates, 0).reshape([3, b, -1]);
     let d = stacked.size()[2];
     let index = slot.view([1, b, 1]).expand([1, b, d], false);
     stacked.gather(0, &index, false).view(shape.as_slice())
