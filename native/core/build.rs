@@ -7,7 +7,9 @@
 //!   or a PyTorch wheel's `version.py`) as ST_LIBTORCH_VERSION, so
 //!   `device::libtorch_version` reports what was really linked.
 //! - Compiles csrc/autocast.cpp (CPU/CUDA autocast and TF32 switches that tch
-//!   does not expose) against that libtorch's headers.
+//!   does not expose) and csrc/c10d.cpp (libtorch's distributed engine for
+//!   data-parallel training: TCPStore, Gloo, NCCL) against that libtorch's
+//!   headers.
 use std::path::Path;
 
 fn version_of(lib_dir: &Path) -> Option<String> {
@@ -26,15 +28,19 @@ fn compile_shim(lib_dir: &Path) {
         .expect("libtorch lib folder has a parent")
         .join("include");
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     cc::Build::new()
         .cpp(true)
         .file("csrc/autocast.cpp")
+        .file("csrc/c10d.cpp")
         .include(&include)
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .warnings(false)
-        .compile("st_autocast");
+        .compile("st_shims");
+    // c10d.cpp finds the process-group constructors with dlopen/dlsym.
+    println!("cargo:rustc-link-lib=dl");
 }
 
 fn main() {

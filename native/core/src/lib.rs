@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod divergence;
 pub mod ema;
 pub mod error;

@@ -3,6 +3,7 @@
 
 use crate::config::AugmentConfig;
 use crate::data::augment;
+use crate::distributed::DataParallel;
 use crate::error::{CoreError, Result};
 use crate::events::LossParts;
 use crate::methods::{Method, PartTensors};
@@ -81,15 +82,25 @@ pub(super) struct StepAt {
     pub step: usize,
 }
 
+/// A data-parallel step's gradient averaging: this rank's group and its
+/// part of the global batch (`len / total`).
+#[derive(Clone, Copy)]
+pub(super) struct Sync<'a> {
+    pub dp: &'a DataParallel,
+    pub weight: f64,
+}
+
 /// Trains on the batch (`x`, `y`) (augmented here) and adds it to `sums`.
 /// A non-finite loss is refused before the optimiser steps, so a diverged
-/// step never reaches the weights.
+/// step never reaches the weights. With `sync`, the gradients are averaged
+/// over the ranks between backward and the optimiser step.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn train_step(
     method: &mut dyn Method,
     net: &dyn Classifier,
     opt: &mut Sgd,
     scaler: Option<&mut GradScaler>,
+    sync: Option<Sync>,
     (x, y): (Tensor, Tensor),
     aug: &AugmentConfig,
     at: StepAt,
@@ -109,14 +120,21 @@ pub(super) fn train_step(
     }
     // The forwards ran in `net`'s precision (autocast inside its forward);
     // f16 scales the backward and skips a step with non-finite gradients.
-    match scaler {
-        Some(s) => {
-            s.backward_step(opt, &out.loss);
+    let average = |grads: &[Tensor]| match sync {
+        Some(s) => s.dp.average_gradients(grads, s.weight),
+        None => Ok(()),
+    };
+    let stepped = match scaler {
+        Some(s) => s.backward_sync_step(opt, &out.loss, &average).map(|_| ()),
+        None => {
+            opt.zero_grad();
+            out.loss.backward();
+            average(&opt.grads()).map(|()| opt.step())
         }
-        None => opt.backward_step(&out.loss),
-    }
+    };
     // AWP removes its weight perturbation here, after the step.
     method.after_step();
+    stepped?;
     sums.loss += loss * len as f64;
     sums.parts.add(&out.parts, len as f64);
     sums.correct += out.correct;
