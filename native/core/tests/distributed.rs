@@ -241,9 +241,17 @@ fn train_data(n: usize) -> (Vec<u8>, Vec<u8>) {
 fn child_train_run(epochs: usize) -> (st_core::Result<st_core::events::TrainSummary>, Vec<Event>) {
     let dir = PathBuf::from(std::env::var("ST_DDP_OUT").unwrap());
     std::fs::create_dir_all(&dir).unwrap();
+    let resume = match std::env::var("ST_DDP_RESUME") {
+        Ok(p) => format!("\"{p}\""),
+        Err(_) => "null".into(),
+    };
     let json = TRAIN_CONFIG
         .replace("OUT", dir.to_str().unwrap())
-        .replace("\"epochs\": 2", &format!("\"epochs\": {epochs}"));
+        .replace("\"epochs\": 2", &format!("\"epochs\": {epochs}"))
+        .replace(
+            "\"initCheckpoint\": null",
+            &format!("\"initCheckpoint\": null, \"resume\": {resume}"),
+        );
     let cfg = TrainConfig::from_json(&json).unwrap();
     let (images, labels) = train_data(40);
     let data = TrainData {
@@ -278,42 +286,98 @@ fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-#[test]
-fn the_training_loop_runs_on_two_ranks_and_rank_0_alone_writes() {
-    let base = out_dir(&format!("loop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+/// Runs `child_train` on two ranks writing under `base/rank{r}`, training
+/// `epochs` in all (resuming from `resume` if given); returns their output.
+fn train_pair(base: &Path, epochs: usize, resume: Option<&Path>) -> [String; 2] {
     let port = free_port();
     let spawn_rank = |rank: usize| {
-        let dir = base.join(format!("rank{rank}"));
-        spawn(
-            "child_train",
-            rank,
-            port,
-            &[("ST_DDP_OUT", dir.display().to_string())],
-        )
+        let mut env = vec![
+            (
+                "ST_DDP_OUT",
+                base.join(format!("rank{rank}")).display().to_string(),
+            ),
+            ("ST_DDP_EPOCHS", epochs.to_string()),
+        ];
+        if let Some(r) = resume {
+            env.push(("ST_DDP_RESUME", r.display().to_string()));
+        }
+        spawn("child_train", rank, port, &env)
     };
     let (a, b) = (spawn_rank(0), spawn_rank(1));
     let outs = [
         finish(a, Duration::from_secs(90)),
         finish(b, Duration::from_secs(90)),
     ];
-    for (rank, (ok, out)) in outs.iter().enumerate() {
-        assert!(ok, "rank {rank} failed:\n{out}");
+    outs.map(|(ok, out)| {
+        assert!(ok, "a rank failed:\n{out}");
+        out
+    })
+}
+
+fn weights(path: &Path) -> Vec<(String, Tensor)> {
+    let mut v = Tensor::read_safetensors(path).unwrap();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn the_training_loop_runs_on_two_ranks_rank_0_alone_writes_and_resume_needs_as_many() {
+    let base = out_dir(&format!("loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let full = base.join("full");
+    let outs = train_pair(&full, 2, None);
+    for (rank, out) in outs.iter().enumerate() {
         // 40 images in global batches of 2 × 8: 16 + 16 + 8.
         assert!(
             out.contains("steps per epoch 3, evals"),
             "rank {rank}:\n{out}"
         );
     }
-    assert!(outs[0].1.contains("evals 2"), "{}", outs[0].1);
-    assert!(outs[1].1.contains("evals 0"), "{}", outs[1].1);
-    let written = files_in(&base.join("rank0"));
+    assert!(outs[0].contains("evals 2"), "{}", outs[0]);
+    assert!(outs[1].contains("evals 0"), "{}", outs[1]);
+    let written = files_in(&full.join("rank0"));
     for f in ["best.safetensors", "last.safetensors", "resume.safetensors"] {
         assert!(written.contains(&f.to_string()), "rank 0 wrote {written:?}");
     }
     assert!(
-        files_in(&base.join("rank1")).is_empty(),
+        files_in(&full.join("rank1")).is_empty(),
         "rank 1 wrote files"
+    );
+
+    // One epoch, then resumed for the second by two ranks: the same weights
+    // as the uninterrupted run, bit for bit.
+    let part = base.join("part");
+    train_pair(&part, 1, None);
+    let resume_file = part.join("rank0").join("resume.safetensors");
+    train_pair(&part, 2, Some(&resume_file));
+    let a = weights(&full.join("rank0/last.safetensors"));
+    let b = weights(&part.join("rank0/last.safetensors"));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x.equal(y), "{name} differs after resuming");
+    }
+
+    // Resumed by one process: refused, naming both counts.
+    let one = base.join("one");
+    let mut cfg =
+        TrainConfig::from_json(&TRAIN_CONFIG.replace("OUT", one.to_str().unwrap())).unwrap();
+    cfg.resume = Some(resume_file.display().to_string());
+    let (images, labels) = train_data(40);
+    let data = TrainData {
+        train_images: &images,
+        train_labels: &labels,
+        test_images: &images,
+        test_labels: &labels,
+        validation: None,
+        shape: [1, 28, 28],
+    };
+    let mut sink = |_: Event| {};
+    let e = train(&cfg, &data, &mut sink, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("trained by 2 process(es) and is resumed by 1"),
+        "{e}"
     );
     let _ = std::fs::remove_dir_all(&base);
 }
@@ -323,10 +387,11 @@ fn child_train() {
     if !is_child("child_train") {
         return;
     }
-    let (result, events) = child_train_run(2);
+    let epochs: usize = std::env::var("ST_DDP_EPOCHS").unwrap().parse().unwrap();
+    let (result, events) = child_train_run(epochs);
     let summary = result.unwrap();
     assert_eq!(summary.status, RunStatus::Completed);
-    assert_eq!(summary.epochs_completed, 2);
+    assert_eq!(summary.epochs_completed, epochs);
     let steps = events.iter().find_map(|e| match e {
         Event::Start {
             steps_per_epoch, ..
