@@ -265,13 +265,23 @@ fn child_train_run(epochs: usize) -> (st_core::Result<st_core::events::TrainSumm
     // A marker file once the first step is done (the kill test waits for it).
     let marker = dir.with_extension("started");
     let mut events = Vec::new();
+    // ST_DDP_STOP_AFTER_STEP: this rank alone asks to stop after that step.
+    let stop_after: Option<usize> = std::env::var("ST_DDP_STOP_AFTER_STEP")
+        .ok()
+        .map(|v| v.parse().unwrap());
+    let cancel = AtomicBool::new(false);
     let mut sink = |e: Event| {
+        if let (Event::Step { step, .. }, Some(at)) = (&e, stop_after) {
+            if *step >= at {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if matches!(e, Event::Step { .. }) && !marker.exists() {
             std::fs::write(&marker, b"").unwrap();
         }
         events.push(e);
     };
-    let result = train(&cfg, &data, &mut sink, &AtomicBool::new(false));
+    let result = train(&cfg, &data, &mut sink, &cancel);
     (result, events)
 }
 
@@ -383,6 +393,50 @@ fn the_training_loop_runs_on_two_ranks_rank_0_alone_writes_and_resume_needs_as_m
 }
 
 #[test]
+fn a_stop_asked_on_one_rank_stops_both_before_the_same_step() {
+    let base = out_dir(&format!("stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let port = free_port();
+    let spawn_rank = |rank: usize| {
+        let mut env = vec![
+            (
+                "ST_DDP_OUT",
+                base.join(format!("rank{rank}")).display().to_string(),
+            ),
+            ("ST_DDP_EPOCHS", "2".to_string()),
+            ("ST_DDP_EXPECT_STOP", "1".to_string()),
+        ];
+        // Rank 1 alone is asked to stop, after the first step.
+        if rank == 1 {
+            env.push(("ST_DDP_STOP_AFTER_STEP", "1".to_string()));
+        }
+        spawn("child_train", rank, port, &env)
+    };
+    let (a, b) = (spawn_rank(0), spawn_rank(1));
+    for (rank, (ok, out)) in [
+        finish(a, Duration::from_secs(60)),
+        finish(b, Duration::from_secs(60)),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(ok, "rank {rank} failed:\n{out}");
+        // Both stop within epoch 1 (had rank 0 gone on, it would wait for
+        // rank 1 at the next step's vote and fail when rank 1 exits).
+        assert!(
+            out.contains("status Cancelled after 0 epochs"),
+            "rank {rank}:\n{out}"
+        );
+    }
+    assert_eq!(
+        files_in(&base.join("rank0")),
+        vec!["interrupted.safetensors"]
+    );
+    assert!(files_in(&base.join("rank1")).is_empty());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
 fn child_train() {
     if !is_child("child_train") {
         return;
@@ -390,8 +444,18 @@ fn child_train() {
     let epochs: usize = std::env::var("ST_DDP_EPOCHS").unwrap().parse().unwrap();
     let (result, events) = child_train_run(epochs);
     let summary = result.unwrap();
-    assert_eq!(summary.status, RunStatus::Completed);
-    assert_eq!(summary.epochs_completed, epochs);
+    if std::env::var("ST_DDP_EXPECT_STOP").is_err() {
+        assert_eq!(summary.status, RunStatus::Completed);
+        assert_eq!(summary.epochs_completed, epochs);
+    }
+    let steps_run = events
+        .iter()
+        .filter(|e| matches!(e, Event::Step { .. }))
+        .count();
+    println!(
+        "status {:?} after {} epochs, {steps_run} step events",
+        summary.status, summary.epochs_completed
+    );
     let steps = events.iter().find_map(|e| match e {
         Event::Start {
             steps_per_epoch, ..
