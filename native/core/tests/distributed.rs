@@ -343,6 +343,14 @@ fn the_training_loop_runs_on_two_ranks_rank_0_alone_writes_and_resume_needs_as_m
             "rank {rank}:\n{out}"
         );
     }
+    let epoch_lines = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("epoch "))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(epoch_lines(&outs[0]).len(), 2, "{}", outs[0]);
+    assert_eq!(epoch_lines(&outs[0]), epoch_lines(&outs[1]));
     assert!(outs[0].contains("evals 2"), "{}", outs[0]);
     assert!(outs[1].contains("evals 0"), "{}", outs[1]);
     let written = files_in(&full.join("rank0"));
@@ -456,6 +464,18 @@ fn child_train() {
         "status {:?} after {} epochs, {steps_run} step events",
         summary.status, summary.epochs_completed
     );
+    // The epoch figures, summed over the ranks: the same on both.
+    for e in &events {
+        if let Event::Epoch {
+            epoch,
+            loss,
+            train_acc,
+            ..
+        } = e
+        {
+            println!("epoch {epoch}: loss {loss:.12} acc {train_acc:.12}");
+        }
+    }
     let steps = events.iter().find_map(|e| match e {
         Event::Start {
             steps_per_epoch, ..
@@ -521,7 +541,7 @@ fn child_killed() {
 
 #[test]
 fn a_rank_that_stops_answering_fails_the_others_after_the_timeout() {
-    let env = [("ST_DIST_TIMEOUT", "2".to_string())];
+    let env = [("ST_DIST_TIMEOUT", "5".to_string())];
     let [(ok0, out0), (ok1, out1)] = run_pair("child_silent", &env, Duration::from_secs(40));
     println!("rank 0:\n{out0}");
     assert!(ok0, "rank 0:\n{out0}");
@@ -539,7 +559,7 @@ fn child_silent() {
     dp.group.all_reduce_sum(&[t.shallow_clone()]).unwrap();
     if dp.rank() == 1 {
         // Alive but silent past rank 0's timeout, then gone.
-        std::thread::sleep(Duration::from_secs(6));
+        std::thread::sleep(Duration::from_secs(9));
         return;
     }
     let started = Instant::now();
@@ -547,7 +567,7 @@ fn child_silent() {
     let waited = started.elapsed();
     assert!(e.contains("rank 0 of 2: all-reduce failed"), "{e}");
     assert!(
-        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
         "{waited:?}: {e}"
     );
     println!("timed out after {waited:?}: {e}");

@@ -150,6 +150,11 @@ pub(super) fn train_epoch(
             });
         }
     }
+    // The epoch's figures over every rank's images (the step ticks above
+    // are this rank's own).
+    if let Some(d) = run.dp {
+        sums.all_reduce(d)?;
+    }
     let seconds = epoch_start.elapsed().as_secs_f64();
     let seen = sums.seen as f64;
     sink.emit(Event::Epoch {

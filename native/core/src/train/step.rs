@@ -73,6 +73,41 @@ impl EpochSums {
     pub fn mean_loss(&self) -> f64 {
         self.loss / self.seen as f64
     }
+
+    /// Sums every rank's figures into this one's (all ranks end equal): one
+    /// all-reduce of a float64 vector [loss, seen, correct, parts...].
+    pub fn all_reduce(&mut self, dp: &DataParallel) -> Result<()> {
+        let device = self.correct.device();
+        let scalar = |v: f64| Tensor::from_slice(&[v]).to_device(device);
+        let p = &mut self.parts;
+        let mut parts: Vec<&mut Option<Tensor>> =
+            vec![&mut p.ce_adv, &mut p.ce_benign, &mut p.ce_col, &mut p.reg];
+        parts.retain(|t| t.is_some());
+        let mut pieces = vec![
+            scalar(self.loss),
+            scalar(self.seen as f64),
+            self.correct.to_kind(Kind::Double).reshape([1]),
+        ];
+        pieces.extend(parts.iter().map(|t| {
+            t.as_ref()
+                .expect("kept parts are present")
+                .to_kind(Kind::Double)
+                .reshape([1])
+        }));
+        let all = Tensor::cat(&pieces, 0);
+        dp.group.all_reduce_sum(std::slice::from_ref(&all))?;
+        let values = Vec::<f64>::try_from(all.to_device(tch::Device::Cpu))
+            .map_err(|e| CoreError::Distributed(format!("epoch sums: {e}")))?;
+        self.loss = values[0];
+        self.seen = values[1].round() as i64;
+        self.correct = Tensor::from_slice(&[values[2].round() as i64])
+            .reshape([] as [i64; 0])
+            .to_device(device);
+        for (t, v) in parts.into_iter().zip(&values[3..]) {
+            *t = Some(scalar(*v).reshape([] as [i64; 0]));
+        }
+        Ok(())
+    }
 }
 
 /// Where a step stands in the run, for the error of a diverged step.
