@@ -61,6 +61,8 @@ if (python === null) {
     t.is(events.find((e) => e.type === 'done')?.status, 'completed');
     t.regex(r.stderr, /\[rank 1\/2\] start: natural on small_cnn/);
     t.regex(r.stderr, /\[rank 1\/2\] completed after 1 epoch; rank 0 wrote the run folder/);
+    // Rank 1 trains and does not evaluate (rank 0 alone does).
+    t.regex(r.stderr, /\[rank 1\/2\] epoch 1 trained in [^\n]*img\/s\n/);
     // One run folder, rank 0's, with its checkpoints and summary.
     t.deepEqual(readdirSync(runs), ['ddp']);
     const files = readdirSync(path.join(runs, 'ddp', 'checkpoints')).sort();

@@ -180,11 +180,13 @@ pub fn train(
         epochs: cfg.epochs,
         steps_per_epoch: run.steps_per_epoch,
         start_epoch,
+        // Rank 0 alone evaluates in a data-parallel run.
         eval_epochs: (start_epoch..=cfg.epochs)
-            .filter(|&e| cfg.eval_schedule.runs_after(e, cfg.epochs))
+            .filter(|&e| main && cfg.eval_schedule.runs_after(e, cfg.epochs))
             .collect(),
         final_test_size: validation_split
             .as_ref()
+            .filter(|_| main)
             .map(|_| eval_samples(&test_split, &cfg.eval)),
     });
 
