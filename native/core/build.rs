@@ -7,8 +7,10 @@
 //!   or a PyTorch wheel's `version.py`) as ST_LIBTORCH_VERSION, so
 //!   `device::libtorch_version` reports what was really linked.
 //! - Compiles csrc/autocast.cpp (CPU/CUDA autocast and TF32 switches that tch
-//!   does not expose) and csrc/device_stats.cpp (accelerator memory
-//!   statistics, cuDNN determinism) against that libtorch's headers.
+//!   does not expose), csrc/device_stats.cpp (accelerator memory
+//!   statistics, cuDNN determinism) and csrc/c10d.cpp (libtorch's distributed
+//!   engine for data-parallel training: TCPStore, Gloo, NCCL) against that
+//!   libtorch's headers.
 use std::path::Path;
 
 fn version_of(lib_dir: &Path) -> Option<String> {
@@ -28,16 +30,20 @@ fn compile_shim(lib_dir: &Path) {
         .join("include");
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
     println!("cargo:rerun-if-changed=csrc/device_stats.cpp");
+    println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     cc::Build::new()
         .cpp(true)
         .file("csrc/autocast.cpp")
         .file("csrc/device_stats.cpp")
+        .file("csrc/c10d.cpp")
         .include(&include)
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .warnings(false)
-        .compile("st_autocast");
+        .compile("st_shims");
+    // c10d.cpp finds the process-group constructors with dlopen/dlsym.
+    println!("cargo:rustc-link-lib=dl");
 }
 
 fn main() {

@@ -7,6 +7,7 @@ import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
 import { completedRun, planResume } from '../experiment/resume.js';
 import { autoReport } from '../report/auto.js';
+import { launchRank } from '../experiment/launch.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import { App } from '../tui/App.js';
@@ -130,7 +131,14 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
 
   let onEvent: (e: TrainEvent) => void;
   let finish = () => {};
-  if (args.json) {
+  // Data-parallel ranks other than 0 print plain lines, prefixed, on stderr
+  // (rank 0 alone shows the dashboard or the --json events on stdout).
+  const launch = launchRank();
+  const follower = launch !== null && launch.rank !== 0;
+  if (follower) {
+    const printer = new PlainPrinter((line) => io.err(`[rank ${launch.rank}/${launch.worldSize}] ${line}`));
+    onEvent = (e) => printer.push(e);
+  } else if (args.json) {
     onEvent = (e) => io.out(JSON.stringify(e));
   } else if (io.tty) {
     const store = new TrainStore();
@@ -152,6 +160,7 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
   try {
     // Said at the start on stderr (plain and --json; the dashboard shows its own).
     const onRunDir = (dir: string) => {
+      if (follower) return;
       if (io.tty && !args.json) return;
       const taken = config.runName !== null && !plan && path.basename(dir) !== config.runName;
       io.err(`run folder: ${dir}${taken ? ` ("${config.runName}" was taken)` : ''}`);
@@ -164,6 +173,10 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
     // Node's default, death by signal) until the process is gone.
     if (stoppedBy === null) for (const s of STOP_SIGNALS) process.off(s, onSignal);
     io.outputClosed?.removeEventListener('abort', onOutputClosed);
+  }
+  if (follower) {
+    io.err(`[rank ${launch.rank}/${launch.worldSize}] ${result.summary.status} after ${count(result.summary.epochsCompleted, 'epoch')}; rank 0 wrote the run folder`);
+    return result.summary.status !== 'cancelled' ? EXIT.ok : exitCodeFor(stoppedBy ?? 'SIGINT');
   }
   if (!args.json) io.out(summaryText(result.summary, result.runDir));
   // The run folder's report.html, refreshed at the end; on stderr so that --json keeps stdout to events.

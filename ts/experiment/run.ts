@@ -4,6 +4,7 @@
  * native trainer, record every event.
  */
 import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { toNativeConfig } from '../config/resolve.js';
@@ -12,6 +13,7 @@ import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
 import type { ResumePlan } from './resume.js';
 import { checkThreads, runIsolated } from './isolated.js';
+import { launchRank } from './launch.js';
 import { provenance } from './provenance.js';
 import { createRunDir, MetricsLog, sweepRunsFolder, writeConfig, writeSummary, type RunDir } from './run-dir.js';
 
@@ -36,6 +38,7 @@ export interface RunOptions {
 }
 
 export interface RunResult {
+  /** The run folder ('' on a data-parallel rank other than 0, which has none). */
   runDir: string;
   summary: TrainSummary;
 }
@@ -63,6 +66,14 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
     [data.channels, data.height, data.width],
     { train: data.train.labels.length, test: data.test.labels.length, validation: data.validation?.labels.length ?? null },
   );
+  // A data-parallel rank other than 0 trains its part and writes nothing:
+  // rank 0 owns the run folder (the core writes its checkpoints on rank 0 only).
+  const launch = launchRank();
+  if (launch !== null && launch.rank !== 0) {
+    const nowhere = path.join(tmpdir(), `st-native-rank-${launch.rank}-unused`);
+    const summary = await native.train(toNativeConfig(config, info.numClasses, nowhere, resumeFile), data, (event) => options.onEvent?.(event), options.signal);
+    return { runDir: '', summary };
+  }
   let run: RunDir;
   if (options.resume) {
     // The run's own folder: its checkpoints are overwritten epoch by epoch

@@ -44,6 +44,11 @@ pub enum CoreError {
     #[error("device: {0}")]
     Device(String),
 
+    /// Data-parallel training: bad launcher variables, a rendezvous that
+    /// failed, or a collective that failed or timed out (another rank died).
+    #[error("data-parallel: {0}")]
+    Distributed(String),
+
     #[error("io: {path}: {source}")]
     Io {
         path: String,
@@ -74,6 +79,7 @@ impl CoreError {
             CoreError::OutOfMemory(_) => "ERR_OUT_OF_MEMORY",
             CoreError::Locked { .. } => "ERR_LOCKED",
             CoreError::Device(_) => "ERR_DEVICE",
+            CoreError::Distributed(_) => "ERR_DISTRIBUTED",
             CoreError::Io { .. } => "ERR_IO",
             CoreError::Torch(e) if is_allocation_failure(&e.to_string()) => "ERR_OUT_OF_MEMORY",
             CoreError::Torch(_) => "ERR_TORCH",

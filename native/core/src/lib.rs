@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod device_stats;
+pub mod distributed;
 pub mod divergence;
 pub mod ema;
 pub mod error;

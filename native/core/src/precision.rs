@@ -192,8 +192,23 @@ impl GradScaler {
     /// step only if every gradient is finite; updates the scale. Returns
     /// whether the step was taken.
     pub fn backward_step(&mut self, opt: &mut Sgd, loss: &Tensor) -> bool {
+        let no_sync = |_: &[Tensor]| Ok(());
+        self.backward_sync_step(opt, loss, &no_sync)
+            .expect("no synchronisation, no error")
+    }
+
+    /// `backward_step` with `sync` run on the (scaled) gradients between
+    /// backward and unscaling: data-parallel runs average them there, so
+    /// every rank sees the same gradients and takes the same decision.
+    pub fn backward_sync_step(
+        &mut self,
+        opt: &mut Sgd,
+        loss: &Tensor,
+        sync: &dyn Fn(&[Tensor]) -> crate::error::Result<()>,
+    ) -> crate::error::Result<bool> {
         opt.zero_grad();
         (loss * self.scale).backward();
+        sync(&opt.grads())?;
         let inv = 1.0 / self.scale;
         let mut finite = true;
         tch::no_grad(|| {
@@ -210,7 +225,7 @@ impl GradScaler {
             opt.step();
         }
         self.update(finite);
-        finite
+        Ok(finite)
     }
 
     fn update(&mut self, finite: bool) {

@@ -40,6 +40,11 @@ pub struct ResumePoint {
     /// The weight average's update count (a run with `ema`), else absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema_updates: Option<u64>,
+    /// The number of ranks of a data-parallel run, else absent (one): a
+    /// resumed run must have as many (each rank's shard of an epoch, hence
+    /// the training stream, depends on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world_size: Option<usize>,
 }
 
 pub fn save(

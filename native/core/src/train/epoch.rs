@@ -3,9 +3,10 @@
 //! coalesced step ticks, and the epoch's event.
 
 use super::pacing::{Throttle, STEP_EVENT_INTERVAL};
-use super::step::{train_step, EpochSums, StepAt};
+use super::step::{train_step, EpochSums, StepAt, Sync};
 use crate::config::TrainConfig;
 use crate::data::Split;
+use crate::distributed::{shard, DataParallel};
 use crate::ema::Ema;
 use crate::error::Result;
 use crate::eval::eval_seed;
@@ -25,11 +26,30 @@ pub(super) fn training_seed(seed: i64, epoch: usize) -> i64 {
     eval_seed(seed, epoch).wrapping_add(1 << 40)
 }
 
+/// The seed of rank `rank`'s own stream during `epoch` of a data-parallel
+/// run (augmentation, dropout, the inner loop's noise), drawn on once the
+/// epoch's permutation (the same on every rank) is: without it, every rank
+/// would draw the same crops and noise for its part of the batch.
+fn rank_seed(seed: i64, epoch: usize, rank: usize) -> i64 {
+    eval_seed(seed, epoch).wrapping_add(((rank as i64) + 1).wrapping_mul(1 << 41))
+}
+
+/// Steps per epoch for `n` samples in global batches of `global`
+/// (= per-rank batch × ranks). A last global batch with fewer samples than
+/// ranks is dropped (some rank would have none); otherwise it is kept.
+pub(super) fn steps_per_epoch(n: i64, global: i64, world: usize) -> usize {
+    let full = n / global;
+    let rest = n % global;
+    (full + i64::from(rest > 0 && rest >= world as i64)) as usize
+}
+
 /// What an epoch needs besides the weights it trains.
 pub(super) struct EpochRun<'a> {
     pub cfg: &'a TrainConfig,
     pub split: &'a Split,
     pub steps_per_epoch: usize,
+    /// The job this rank belongs to, in a data-parallel run.
+    pub dp: Option<&'a DataParallel>,
     /// When the run started (for the step ticks' `elapsedSec`).
     pub run_started: Instant,
 }
@@ -62,16 +82,37 @@ pub(super) fn train_epoch(
     method.begin_epoch(epoch);
     let epoch_start = Instant::now();
     let n = run.split.len();
-    let order = Tensor::randperm(n, (Kind::Int64, model.vs.device()));
+    let device = model.vs.device();
+    let order = Tensor::randperm(n, (Kind::Int64, device));
+    let world = run.dp.map_or(1, |d| d.world_size());
+    if let Some(d) = run.dp {
+        tch::manual_seed(rank_seed(cfg.seed, epoch, d.rank()));
+    }
+    let global = cfg.batch_size * world as i64;
     let mut sums = EpochSums::new(model.vs.device());
     let mut ticks = Throttle::new(STEP_EVENT_INTERVAL);
     for step in 1..=run.steps_per_epoch {
-        if cancel.load(Ordering::Relaxed) {
+        let stop = cancel.load(Ordering::Relaxed);
+        // A stop on any rank stops every rank before the same step.
+        let stop = match run.dp {
+            Some(d) => d.any(stop, device)?,
+            None => stop,
+        };
+        if stop {
             return Ok(Trained::Stopped);
         }
-        let start = (step as i64 - 1) * cfg.batch_size;
-        let len = cfg.batch_size.min(n - start);
-        let batch = run.split.batch(&order.narrow(0, start, len));
+        // This rank's contiguous part of the step's global batch.
+        let start = (step as i64 - 1) * global;
+        let total = global.min(n - start);
+        let (offset, len) = match run.dp {
+            Some(d) => shard(total, d.rank(), world),
+            None => (0, total),
+        };
+        let sync = run.dp.map(|dp| Sync {
+            dp,
+            weight: len as f64 / total as f64,
+        });
+        let batch = run.split.batch(&order.narrow(0, start + offset, len));
         let at = StepAt { epoch, step };
         // The step's forwards in the run's precision and layout; their logits
         // come back in f32, so ST's selection and perturbations stay f32.
@@ -85,6 +126,7 @@ pub(super) fn train_epoch(
             &net,
             opt,
             scaler.as_deref_mut(),
+            sync,
             batch,
             &cfg.augment,
             at,
@@ -108,6 +150,11 @@ pub(super) fn train_epoch(
             });
         }
     }
+    // The epoch's figures over every rank's images (the step ticks above
+    // are this rank's own).
+    if let Some(d) = run.dp {
+        sums.all_reduce(d)?;
+    }
     let seconds = epoch_start.elapsed().as_secs_f64();
     let seen = sums.seen as f64;
     sink.emit(Event::Epoch {
@@ -119,4 +166,18 @@ pub(super) fn train_epoch(
         images_per_sec: seen / seconds.max(1e-9),
     });
     Ok(Trained::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steps_per_epoch;
+
+    #[test]
+    fn a_last_global_batch_smaller_than_the_world_is_dropped() {
+        assert_eq!(steps_per_epoch(10, 4, 1), 3);
+        assert_eq!(steps_per_epoch(10, 4, 2), 3); // 4 + 4 + 2
+        assert_eq!(steps_per_epoch(9, 4, 2), 2); // the 1 left over is dropped
+        assert_eq!(steps_per_epoch(8, 4, 2), 2);
+        assert_eq!(steps_per_epoch(50_000, 128, 8), 391);
+    }
 }

@@ -9,6 +9,13 @@
 //! model selection), `checkpoints` (the files and the end of a stopped run),
 //! `pacing` (how often progress events go out). This file sets a run up and
 //! runs its epochs in order, each committed by the resume file.
+//!
+//! Data-parallel runs (`torchrun`, `srun`; see `crate::distributed`): every
+//! rank trains on its part of each global batch with the gradients averaged
+//! over ranks; rank 0 alone evaluates (the others wait for it in the vote
+//! that follows, within the job's timeout) and writes checkpoints and the
+//! resume file. Every rank emits its own events; the caller decides who
+//! shows them (the TS layer: rank 0 only, the others plainly).
 
 mod checkpoints;
 mod epoch;
@@ -20,9 +27,10 @@ mod step;
 pub use preflight::{preflight, DataSizes, TrainData};
 
 use crate::checkpoint;
-use crate::config::{EmaEvalWith, TrainConfig};
+use crate::config::{EmaEvalWith, MethodConfig, TrainConfig};
 use crate::data::Split;
 use crate::device;
+use crate::distributed::DataParallel;
 use crate::ema::Ema;
 use crate::error::Result;
 use crate::eval::eval_samples;
@@ -35,7 +43,7 @@ use crate::optim::Sgd;
 use crate::precision::{self, GradScaler, Precise};
 use crate::resume;
 use checkpoints::Checkpoints;
-use epoch::{train_epoch, training_seed, EpochRun, Trained};
+use epoch::{steps_per_epoch, train_epoch, training_seed, EpochRun, Trained};
 use evaluation::{run_evaluation, select, Evaluation, Selection};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +70,20 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<TrainSummary> {
     let device = preflight(cfg, data.shape, data.sizes(), false)?;
+    // A data-parallel job (launcher variables set) joins its process group
+    // here; on CUDA each rank takes the device of its local rank.
+    let (dp, device) = match DataParallel::join(device)? {
+        Some((dp, device)) => (Some(dp), device),
+        None => (None, device),
+    };
+    if dp.is_some() && matches!(cfg.method, MethodConfig::Awp(_)) {
+        return Err(crate::error::CoreError::config(
+            "method",
+            "awp is not supported in data-parallel runs (its weight perturbation comes from a gradient of its own, which would need averaging over the ranks too); train it in a single process",
+        ));
+    }
+    let world = dp.as_ref().map_or(1, |d| d.world_size());
+    let main = dp.as_ref().is_none_or(|d| d.is_main());
     if cfg.precision == crate::config::Precision::Tf32 {
         precision::allow_tf32();
     }
@@ -109,10 +131,26 @@ pub fn train(
         )?),
         None => None,
     };
+    if let Some(point) = &resumed {
+        let saved = point.world_size.unwrap_or(1);
+        if saved != world {
+            return Err(crate::error::CoreError::config(
+                "resume",
+                format!("the run was trained by {saved} process(es) and is resumed by {world}; resume it with the same number (each rank's part of every epoch depends on it)"),
+            ));
+        }
+    }
     // After every load (they copy into the variables, keeping their layout).
     precision::apply_memory_format(&model.vs, cfg.memory_format);
     if let Some(a) = &ema {
         precision::apply_memory_format(&a.model.vs, cfg.memory_format);
+    }
+    // Every rank starts from rank 0's weights and buffers (and average).
+    if let Some(d) = &dp {
+        d.broadcast_variables(&model.vs)?;
+        if let Some(a) = &ema {
+            d.broadcast_variables(&a.model.vs)?;
+        }
     }
     let start_epoch = resumed.as_ref().map_or(1, |p| p.epochs_completed + 1);
     if start_epoch > 1 {
@@ -128,7 +166,8 @@ pub fn train(
     let run = EpochRun {
         cfg,
         split: &train_split,
-        steps_per_epoch: ((n + cfg.batch_size - 1) / cfg.batch_size) as usize,
+        steps_per_epoch: steps_per_epoch(n, cfg.batch_size * world as i64, world),
+        dp: dp.as_ref(),
         run_started: started,
     };
     sink.emit(Event::Start {
@@ -141,11 +180,13 @@ pub fn train(
         epochs: cfg.epochs,
         steps_per_epoch: run.steps_per_epoch,
         start_epoch,
+        // Rank 0 alone evaluates in a data-parallel run.
         eval_epochs: (start_epoch..=cfg.epochs)
-            .filter(|&e| cfg.eval_schedule.runs_after(e, cfg.epochs))
+            .filter(|&e| main && cfg.eval_schedule.runs_after(e, cfg.epochs))
             .collect(),
         final_test_size: validation_split
             .as_ref()
+            .filter(|_| main)
             .map(|_| eval_samples(&test_split, &cfg.eval)),
     });
 
@@ -182,10 +223,20 @@ pub fn train(
             cancel,
         )?;
         if let Trained::Stopped = trained {
-            files.interrupt(&model.vs, &mut summary, sink, epoch, epoch - 1)?;
+            stop_run(
+                main,
+                &files,
+                &model.vs,
+                &mut summary,
+                sink,
+                epoch,
+                epoch - 1,
+            )?;
             break;
         }
-        let result = if cfg.eval_schedule.runs_after(epoch, cfg.epochs) {
+        // Rank 0 alone evaluates; the others wait for it in the vote below.
+        let mut eval_stopped = false;
+        let result = if main && cfg.eval_schedule.runs_after(epoch, cfg.epochs) {
             let e = Evaluation {
                 phase: EvalPhase::Epoch,
                 split: selection_split,
@@ -195,37 +246,51 @@ pub fn train(
                 seed: cfg.seed,
             };
             let net = eval_net(cfg, model.net.as_ref());
-            let Some(result) = run_evaluation(&e, &net, sink, cancel) else {
+            match run_evaluation(&e, &net, sink, cancel) {
                 // Stopped during evaluation: the epoch's training is complete.
-                files.interrupt(&model.vs, &mut summary, sink, epoch, epoch)?;
-                break;
-            };
-            sink.emit(Event::Eval(result.clone()));
-            // The average is evaluated on the same split with the same
-            // attack seed, so the two results compare like for like.
-            let averaged = match &ema {
-                Some(a) => {
-                    let Some(mut r) =
-                        run_evaluation(&e, &eval_net(cfg, a.model.net.as_ref()), sink, cancel)
-                    else {
-                        files.interrupt(&model.vs, &mut summary, sink, epoch, epoch)?;
-                        break;
-                    };
-                    r.ema = Some(true);
-                    sink.emit(Event::Eval(r.clone()));
-                    Some(r)
+                None => {
+                    eval_stopped = true;
+                    None
                 }
-                None => None,
-            };
-            Some((result, averaged))
+                Some(result) => {
+                    sink.emit(Event::Eval(result.clone()));
+                    // The average is evaluated on the same split with the same
+                    // attack seed, so the two results compare like for like.
+                    let averaged = match &ema {
+                        Some(a) => {
+                            let net = eval_net(cfg, a.model.net.as_ref());
+                            let r = run_evaluation(&e, &net, sink, cancel);
+                            eval_stopped = r.is_none();
+                            r.map(|mut r| {
+                                r.ema = Some(true);
+                                sink.emit(Event::Eval(r.clone()));
+                                r
+                            })
+                        }
+                        None => None,
+                    };
+                    Some((result, averaged))
+                }
+            }
         } else {
             None
         };
+        if let Some(d) = &dp {
+            eval_stopped = d.any(eval_stopped, device)?;
+        }
+        if eval_stopped {
+            stop_run(main, &files, &model.vs, &mut summary, sink, epoch, epoch)?;
+            break;
+        }
         // Evaluation reseeded the generator; give training its own stream
         // back, distinct per epoch and deterministic given the run's seed,
         // whether or not this epoch was evaluated: a resumed run reseeds the
         // same way (see `resume`).
         tch::manual_seed(training_seed(cfg.seed, epoch));
+        summary.epochs_completed = epoch;
+        if !main {
+            continue;
+        }
         let last = files.write(&model.vs, CheckpointKind::Last, epoch, epoch, false, sink)?;
         summary.last_checkpoint = Some(last);
         if let Some(a) = &ema {
@@ -258,7 +323,6 @@ pub fn train(
             }
             summary.last = Some(result);
         }
-        summary.epochs_completed = epoch;
         // The commit point of the epoch: written last, so a kill before it
         // re-runs this (deterministic) epoch on resume.
         let point = resume::ResumePoint {
@@ -267,6 +331,7 @@ pub fn train(
             epochs_completed: epoch,
             summary: summary.clone(),
             ema_updates: ema.as_ref().map(|a| a.updates),
+            world_size: dp.as_ref().map(|d| d.world_size()),
         };
         resume::save(&resume_path, &model.vs, &opt, ema.as_ref(), &point)?;
     }
@@ -276,7 +341,7 @@ pub fn train(
     summary.test = match (selected_on, &summary.best_checkpoint) {
         (EvalSplit::Test, _) => summary.best.clone(),
         // Selected on validation: report the best checkpoint on the test split.
-        (EvalSplit::Validation, Some(best_path)) if !stopping(&summary) => {
+        (EvalSplit::Validation, Some(best_path)) if main && !stopping(&summary) => {
             let mut best = build_model(&cfg.model, cfg.num_classes, data.shape, device)?;
             checkpoint::load(&mut best.vs, Path::new(best_path), &cfg.model)?;
             let e = Evaluation {
@@ -300,9 +365,36 @@ pub fn train(
     // stopped: the caller asked for it, and the run may lack its final test.
     if summary.status == RunStatus::Completed && cancel.load(Ordering::Relaxed) {
         let trained = summary.epochs_completed;
-        files.interrupt(&model.vs, &mut summary, sink, trained, trained)?;
+        stop_run(
+            main,
+            &files,
+            &model.vs,
+            &mut summary,
+            sink,
+            trained,
+            trained,
+        )?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     sink.emit(Event::Done(summary.clone()));
     Ok(summary)
+}
+
+/// Ends a stopped run: rank 0 (or a single process) saves the `interrupted`
+/// checkpoint; other ranks of a data-parallel run write nothing.
+fn stop_run(
+    main: bool,
+    files: &Checkpoints,
+    vs: &tch::nn::VarStore,
+    summary: &mut TrainSummary,
+    sink: &mut dyn EventSink,
+    epoch: usize,
+    trained: usize,
+) -> Result<()> {
+    if main {
+        files.interrupt(vs, summary, sink, epoch, trained)
+    } else {
+        summary.status = RunStatus::Cancelled;
+        Ok(())
+    }
 }
