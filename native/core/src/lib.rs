@@ -19,6 +19,7 @@ pub mod ema;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod extra;
 pub mod memory;
 pub mod methods;
 pub mod models;
@@ -26,6 +27,7 @@ pub mod nn;
 pub mod optim;
 pub mod precision;
 pub mod resume;
+pub mod sampler;
 pub mod state_lock;
 pub mod train;
 

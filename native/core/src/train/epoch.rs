@@ -1,6 +1,7 @@
 //! One epoch's training: the learning rate of the epoch, a shuffled pass
-//! over the training split step by step (cancellation checked before each),
-//! coalesced step ticks, and the epoch's event.
+//! over the training split (mixed with extra images: `crate::sampler`) step
+//! by step (cancellation checked before each), coalesced step ticks, and the
+//! epoch's event.
 
 use super::pacing::{Throttle, STEP_EVENT_INTERVAL};
 use super::step::{train_step, EpochSums, StepAt};
@@ -14,6 +15,7 @@ use crate::methods::Method;
 use crate::models::Model;
 use crate::optim::Sgd;
 use crate::precision::{GradScaler, Precise};
+use crate::sampler::MixedSampler;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -29,6 +31,8 @@ pub(super) fn training_seed(seed: i64, epoch: usize) -> i64 {
 pub(super) struct EpochRun<'a> {
     pub cfg: &'a TrainConfig,
     pub split: &'a Split,
+    /// Extra images mixed into every batch (RST), or none.
+    pub mixed: Option<&'a MixedSampler>,
     pub steps_per_epoch: usize,
     /// When the run started (for the step ticks' `elapsedSec`).
     pub run_started: Instant,
@@ -57,7 +61,7 @@ pub(super) fn train_epoch(
     cancel: &AtomicBool,
 ) -> Result<Trained> {
     let cfg = run.cfg;
-    let lr = cfg.optimizer.lr_at(epoch);
+    let lr = cfg.optimizer.lr_at(epoch, cfg.epochs);
     opt.set_lr(lr);
     method.begin_epoch(epoch);
     let epoch_start = Instant::now();
@@ -69,9 +73,14 @@ pub(super) fn train_epoch(
         if cancel.load(Ordering::Relaxed) {
             return Ok(Trained::Stopped);
         }
-        let start = (step as i64 - 1) * cfg.batch_size;
-        let len = cfg.batch_size.min(n - start);
-        let batch = run.split.batch(&order.narrow(0, start, len));
+        let batch = match run.mixed {
+            Some(m) => m.batch(run.split, &order, step)?,
+            None => {
+                let start = (step as i64 - 1) * cfg.batch_size;
+                let len = cfg.batch_size.min(n - start);
+                run.split.batch(&order.narrow(0, start, len))
+            }
+        };
         let at = StepAt { epoch, step };
         // The step's forwards in the run's precision and layout; their logits
         // come back in f32, so ST's selection and perturbations stay f32.

@@ -34,6 +34,7 @@ use crate::models::build_model;
 use crate::optim::Sgd;
 use crate::precision::{self, GradScaler, Precise};
 use crate::resume;
+use crate::sampler::{self, MixedSampler};
 use checkpoints::Checkpoints;
 use epoch::{train_epoch, training_seed, EpochRun, Trained};
 use evaluation::{run_evaluation, select, Evaluation, Selection};
@@ -79,6 +80,18 @@ pub fn train(
         Some((images, labels)) => Some(split("validation", images, labels)?),
         None => None,
     };
+    let mixed = match &cfg.extra {
+        Some(x) => Some(MixedSampler::new(
+            preflight::open_extra(cfg, data.shape)?,
+            cfg.batch_size,
+            x.fraction,
+        )),
+        None => None,
+    };
+    let extra_mark = match (&mixed, &cfg.extra) {
+        (Some(m), Some(x)) => Some(m.extra.fingerprint(x.fraction)),
+        _ => None,
+    };
     let (selection_split, selected_on) = match &validation_split {
         Some(v) => (v, EvalSplit::Validation),
         None => (&test_split, EvalSplit::Test),
@@ -106,6 +119,7 @@ pub fn train(
             &mut opt,
             ema.as_mut(),
             &cfg.model,
+            extra_mark.as_deref(),
         )?),
         None => None,
     };
@@ -128,7 +142,8 @@ pub fn train(
     let run = EpochRun {
         cfg,
         split: &train_split,
-        steps_per_epoch: ((n + cfg.batch_size - 1) / cfg.batch_size) as usize,
+        mixed: mixed.as_ref(),
+        steps_per_epoch: sampler::steps_per_epoch(n, cfg.batch_size),
         run_started: started,
     };
     sink.emit(Event::Start {
@@ -267,6 +282,7 @@ pub fn train(
             epochs_completed: epoch,
             summary: summary.clone(),
             ema_updates: ema.as_ref().map(|a| a.updates),
+            extra: extra_mark.clone(),
         };
         resume::save(&resume_path, &model.vs, &opt, ema.as_ref(), &point)?;
     }
