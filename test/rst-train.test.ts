@@ -136,7 +136,10 @@ test.serial('ST-RST on the digits with an extra split, against ST without it', a
   t.log(`ST alone: clean ${p.cleanAcc.toFixed(3)}, PGD-10 ${p.robustAcc.toFixed(3)}; ST-RST: clean ${m.cleanAcc.toFixed(3)}, PGD-10 ${m.robustAcc.toFixed(3)}`);
   t.is(plain.status, 'completed');
   t.is(mixed.status, 'completed');
-  // The margin measured when this test was written (README: "Training with extra data").
-  t.true(m.cleanAcc - p.cleanAcc >= 0.02, `clean ${m.cleanAcc} vs ${p.cleanAcc}`);
-  t.true(m.robustAcc - p.robustAcc >= 0.02, `PGD ${m.robustAcc} vs ${p.robustAcc}`);
+  // Measured when this test was written (deterministic given the seed and 2
+  // threads): clean 0.674 -> 0.794, PGD-10 0.502 -> 0.568. The assertions keep
+  // most of that margin; a shorter run (K 2, 5 epochs) went the other way
+  // (README: "Training with extra data").
+  t.true(m.cleanAcc - p.cleanAcc >= 0.08, `clean ${m.cleanAcc} vs ${p.cleanAcc}`);
+  t.true(m.robustAcc - p.robustAcc >= 0.04, `PGD ${m.robustAcc} vs ${p.robustAcc}`);
 });
