@@ -77,7 +77,12 @@ fn images_come_back_as_written_in_both_layouts_with_their_labels() {
     let labels: Vec<u8> = (0..9).map(|j| (j * 3 % 10) as u8).collect();
     for (layout, nhwc) in [("NCHW", false), ("NHWC", true)] {
         let path = dir.join(format!("{layout}.stextra"));
-        write_stextra(&path, &header(9, shape, layout), &pixels(9, shape, nhwc), &labels);
+        write_stextra(
+            &path,
+            &header(9, shape, layout),
+            &pixels(9, shape, nhwc),
+            &labels,
+        );
         let f = ExtraFile::open(&path).unwrap();
         assert_eq!(f.len(), 9);
         let index = [8i64, 0, 3, 3];
@@ -90,14 +95,21 @@ fn images_come_back_as_written_in_both_layouts_with_their_labels() {
                 for yy in 0..4 {
                     for xx in 0..5 {
                         let got = x.int64_value(&[k as i64, c as i64, yy as i64, xx as i64]);
-                        assert_eq!(got, pixel(j as usize, c, yy, xx) as i64, "{layout} image {j}");
+                        assert_eq!(
+                            got,
+                            pixel(j as usize, c, yy, xx) as i64,
+                            "{layout} image {j}"
+                        );
                     }
                 }
             }
         }
         f.check_fits([3, 4, 5], 10).unwrap();
         let e = f.check_fits([3, 5, 4], 10).unwrap_err().to_string();
-        assert!(e.contains(&path.display().to_string()) && e.contains("3×4×5"), "{e}");
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains("3×4×5"),
+            "{e}"
+        );
         let e = f.check_fits([3, 4, 5], 5).unwrap_err().to_string();
         assert!(e.contains("label 9") && e.contains("5 classes"), "{e}");
     }
@@ -110,33 +122,85 @@ fn wrong_truncated_and_corrupt_files_are_refused_naming_the_file() {
     let good_pixels = pixels(3, shape, false);
     let labels = [1u8, 2, 3];
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("magic", b"NOTEXTRA\0\0\0\0".to_vec(), "not an extra-data file"),
+        (
+            "magic",
+            b"NOTEXTRA\0\0\0\0".to_vec(),
+            "not an extra-data file",
+        ),
         ("empty", vec![], "not an extra-data file"),
-        ("hlen", {
-            let mut b = b"STEXTRA1".to_vec();
-            b.extend(5000u32.to_le_bytes());
-            b
-        }, "truncated or corrupt"),
+        (
+            "hlen",
+            {
+                let mut b = b"STEXTRA1".to_vec();
+                b.extend(5000u32.to_le_bytes());
+                b
+            },
+            "truncated or corrupt",
+        ),
     ];
     for (name, bytes, want) in cases {
         let path = dir.join(format!("{name}.stextra"));
         std::fs::write(&path, bytes).unwrap();
         let e = ExtraFile::open(&path).err().unwrap().to_string();
-        assert!(e.contains(&path.display().to_string()) && e.contains(want), "{name}: {e}");
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains(want),
+            "{name}: {e}"
+        );
     }
-    let file_cases: Vec<(&str, String, Vec<u8>, Vec<u8>, &str)> = vec![
-        ("truncated", header(3, shape, "NCHW"), good_pixels[..10].to_vec(), labels.to_vec(), "truncated"),
-        ("long", header(3, shape, "NCHW"), good_pixels.clone(), vec![1, 2, 3, 4], "too long"),
-        ("label", header(3, shape, "NCHW"), good_pixels.clone(), vec![1, 10, 3], "label 1 is 10"),
-        ("json", "{not json".to_string(), good_pixels.clone(), labels.to_vec(), "not the expected JSON"),
-        ("layout", header(3, shape, "CHWN"), good_pixels.clone(), labels.to_vec(), "not the expected JSON"),
-        ("zero", header(0, shape, "NCHW"), vec![], vec![], "\"count\" must be a positive"),
+    // (case, header JSON, pixels, labels, what the error must say)
+    type Case<'a> = (&'a str, String, Vec<u8>, Vec<u8>, &'a str);
+    let file_cases: Vec<Case> = vec![
+        (
+            "truncated",
+            header(3, shape, "NCHW"),
+            good_pixels[..10].to_vec(),
+            labels.to_vec(),
+            "truncated",
+        ),
+        (
+            "long",
+            header(3, shape, "NCHW"),
+            good_pixels.clone(),
+            vec![1, 2, 3, 4],
+            "too long",
+        ),
+        (
+            "label",
+            header(3, shape, "NCHW"),
+            good_pixels.clone(),
+            vec![1, 10, 3],
+            "label 1 is 10",
+        ),
+        (
+            "json",
+            "{not json".to_string(),
+            good_pixels.clone(),
+            labels.to_vec(),
+            "not the expected JSON",
+        ),
+        (
+            "layout",
+            header(3, shape, "CHWN"),
+            good_pixels.clone(),
+            labels.to_vec(),
+            "not the expected JSON",
+        ),
+        (
+            "zero",
+            header(0, shape, "NCHW"),
+            vec![],
+            vec![],
+            "\"count\" must be a positive",
+        ),
     ];
     for (name, h, px, lb, want) in file_cases {
         let path = dir.join(format!("{name}.stextra"));
         write_stextra(&path, &h, &px, &lb);
         let e = ExtraFile::open(&path).err().unwrap().to_string();
-        assert!(e.contains(&path.display().to_string()) && e.contains(want), "{name}: {e}");
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains(want),
+            "{name}: {e}"
+        );
     }
     let missing = dir.join("absent.stextra");
     let e = ExtraFile::open(&missing).err().unwrap().to_string();
@@ -191,7 +255,8 @@ fn every_batch_is_labelled_then_extra_images_in_rst_proportions() {
                 let mut labelled = 0;
                 for r in 0..batch {
                     let first = px.int64_value(&[r, 0, 0, 0]);
-                    let idx = (px.int64_value(&[r, 0, 0, 1]) + 256 * px.int64_value(&[r, 0, 1, 0])) as usize;
+                    let idx = (px.int64_value(&[r, 0, 0, 1]) + 256 * px.int64_value(&[r, 0, 1, 0]))
+                        as usize;
                     let label = y.int64_value(&[r]);
                     if first == 0 {
                         // Labelled images first, each from the epoch's permutation, once.
@@ -208,10 +273,16 @@ fn every_batch_is_labelled_then_extra_images_in_rst_proportions() {
                         assert_eq!(label, (idx * 3 % 10) as i64, "the extra image's own label");
                     }
                 }
-                assert_eq!(labelled, want_labelled, "B {batch} f {fraction} step {step}");
+                assert_eq!(
+                    labelled, want_labelled,
+                    "B {batch} f {fraction} step {step}"
+                );
             }
             // An epoch takes ceil(N/B) * labelled-per-batch images of the split at most.
-            assert_eq!(seen.len() as i64, (steps as i64 * sampler.labelled).min(n as i64));
+            assert_eq!(
+                seen.len() as i64,
+                (steps as i64 * sampler.labelled).min(n as i64)
+            );
         }
     }
 }
@@ -265,7 +336,10 @@ fn rsts_cosine_rate_per_epoch_and_no_milestones_with_it() {
     json.optimizer.schedule = LrSchedule::Cosine;
     json.optimizer.milestones = vec![1];
     let e = json.validate().unwrap_err().to_string();
-    assert!(e.contains("optimizer.milestones") && e.contains("cosine"), "{e}");
+    assert!(
+        e.contains("optimizer.milestones") && e.contains("cosine"),
+        "{e}"
+    );
 }
 
 fn config(out_dir: &str, epochs: usize, extra: Option<(&Path, f64)>) -> TrainConfig {
@@ -292,7 +366,9 @@ struct Digits {
 
 fn digits(n: usize, salt: usize) -> Digits {
     Digits {
-        images: (0..n * 784).map(|i| ((i * 7919 + salt) % 256) as u8).collect(),
+        images: (0..n * 784)
+            .map(|i| ((i * 7919 + salt) % 256) as u8)
+            .collect(),
         labels: (0..n).map(|i| ((i + salt) % 10) as u8).collect(),
     }
 }
@@ -337,7 +413,13 @@ fn a_mixed_run_is_deterministic_resumes_bit_for_bit_and_differs_from_an_unmixed_
     let run = |name: &str, x: Option<(&Path, f64)>| {
         let out = dir.join(name);
         let cfg = config(out.to_str().unwrap(), 3, x);
-        let s = train(&cfg, &view(&d), &mut VecSink::default(), &AtomicBool::new(false)).unwrap();
+        let s = train(
+            &cfg,
+            &view(&d),
+            &mut VecSink::default(),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert_eq!(s.status, RunStatus::Completed);
         weights(&out.join("last.safetensors"))
     };
@@ -364,23 +446,46 @@ fn a_mixed_run_is_deterministic_resumes_bit_for_bit_and_differs_from_an_unmixed_
     let mut other = cfg.clone();
     other.extra.as_mut().unwrap().fraction = 0.25;
     other.resume = Some(resume_file.clone());
-    let e = train(&other, &view(&d), &mut VecSink::default(), &AtomicBool::new(false))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("extra data") && e.contains("fraction 0.5"), "{e}");
+    let e = train(
+        &other,
+        &view(&d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("extra data") && e.contains("fraction 0.5"),
+        "{e}"
+    );
     let mut none = other.clone();
     none.extra = None;
-    let e = train(&none, &view(&d), &mut VecSink::default(), &AtomicBool::new(false))
-        .unwrap_err()
-        .to_string();
+    let e = train(
+        &none,
+        &view(&d),
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("the config has none"), "{e}");
 
     cfg.resume = Some(resume_file);
     let mut events = VecSink::default();
     let resumed = train(&cfg, &view(&d), &mut events, &AtomicBool::new(false)).unwrap();
-    assert!(matches!(events.0[0], Event::Start { start_epoch: 2, steps_per_epoch: 3, .. }));
+    assert!(matches!(
+        events.0[0],
+        Event::Start {
+            start_epoch: 2,
+            steps_per_epoch: 3,
+            ..
+        }
+    ));
     assert_eq!(resumed.epochs_completed, 3);
-    assert!(weights(&out.join("last.safetensors")) == a, "resumed bit for bit");
+    assert!(
+        weights(&out.join("last.safetensors")) == a,
+        "resumed bit for bit"
+    );
 }
 
 #[test]
@@ -389,17 +494,28 @@ fn a_run_refuses_extra_data_that_does_not_fit_before_it_starts() {
     let d = digits(40, 0);
     let dir = tmp_dir("refuse");
     let wrong = dir.join("rgb.stextra");
-    write_stextra(&wrong, &header(2, [3, 28, 28], "NHWC"), &pixels(2, [3, 28, 28], true), &[0, 1]);
+    write_stextra(
+        &wrong,
+        &header(2, [3, 28, 28], "NHWC"),
+        &pixels(2, [3, 28, 28], true),
+        &[0, 1],
+    );
     let cfg = config(dir.join("out").to_str().unwrap(), 1, Some((&wrong, 0.5)));
     let e = st_core::train::preflight(&cfg, [1, 28, 28], view(&d).sizes(), false)
         .unwrap_err()
         .to_string();
-    assert!(e.contains(&wrong.display().to_string()) && e.contains("3×28×28"), "{e}");
+    assert!(
+        e.contains(&wrong.display().to_string()) && e.contains("3×28×28"),
+        "{e}"
+    );
     // A fraction that puts no extra image in a batch of 16 is a config error.
     let extra = extra_digits(&dir, 4);
     let mut cfg = config(dir.join("out").to_str().unwrap(), 1, Some((&extra, 0.5)));
     cfg.extra.as_mut().unwrap().fraction = 0.05;
     let e = cfg.validate().unwrap_err().to_string();
-    assert!(e.contains("extra.fraction") && e.contains("at least 1"), "{e}");
+    assert!(
+        e.contains("extra.fraction") && e.contains("at least 1"),
+        "{e}"
+    );
     assert!(!dir.join("out").exists(), "nothing written");
 }
