@@ -81,7 +81,7 @@ test('every paper preset resolves to the settings table of the paper', (t) => {
     // Eq. 5 with ST's beta (the paper gives none of its own).
     else if (method === 'collaborative') t.deepEqual(c.method, { name: 'collaborative', beta: row.beta, ...ball }, name);
     else t.deepEqual(c.method, { name: 'pgd_at', ...ball }, name);
-    t.deepEqual(c.optimizer, { lr: row.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: row.milestones, gamma: 0.1 }, name);
+    t.deepEqual(c.optimizer, { lr: row.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: row.milestones, gamma: 0.1, schedule: 'multistep' }, name);
     t.deepEqual(c.augment, { randomCropPadding: row.crop, horizontalFlip: row.flip }, name);
     t.like(c.eval, { epsilon: 8 / 255, stepSize: 2 / 255, steps: 20, randomStart: true, maxSamples: null }, name);
   }
@@ -107,7 +107,7 @@ test('every AWP preset resolves to the TRADES-AWP code settings, around TRADES o
             : { name: 'st', reg: 'symmkl', beta: TABLE[dataset].beta, branches: 'batched', ...ball };
         t.like(c, { model, epochs: 200, batchSize: 128, dataset: { name: dataset } }, name);
         t.deepEqual(c.method, { name: 'awp', inner: innerCfg, gamma: 5e-3, warmup: 9 }, name);
-        t.deepEqual(c.optimizer, { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [99, 149], gamma: 0.1 }, name);
+        t.deepEqual(c.optimizer, { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [99, 149], gamma: 0.1, schedule: 'multistep' }, name);
         t.deepEqual(c.augment, { randomCropPadding: 4, horizontalFlip: true }, name);
         t.like(c.eval, { epsilon: 8 / 255, stepSize: 2 / 255, steps: 20, randomStart: true, maxSamples: null }, name);
         count++;
@@ -116,6 +116,41 @@ test('every AWP preset resolves to the TRADES-AWP code settings, around TRADES o
   }
   t.is(count, 8);
   t.is(presets.filter((p) => p.name.endsWith('-awp')).length, 8);
+});
+
+// RST's settings (github.com/yaircarmon/semisup-adv, robust_self_training.py's
+// defaults and its README's L-inf command: --distance l_inf --epsilon 0.031),
+// typed in here from that script: WRN-28-10, batch 256, 200 epochs, lr 0.1
+// cosine, SGD Nesterov momentum 0.9, weight decay 5e-4, TRADES beta 6, 10
+// steps of 0.007, unsup_fraction 0.5, crop 4 + flip; evaluation as the ST
+// paper states for its RST rows: PGD-20, eps 0.031, step 0.007, first 500
+// test images (RST's eval: one batch of 500, no random start).
+test('the RST presets resolve to the RST code settings, around TRADES (RST) or ST (ST-RST)', (t) => {
+  const ball = { epsilon: 0.031, stepSize: 0.007, steps: 10 };
+  const methods = {
+    'cifar10-wrn28_10-rst': { name: 'trades', beta: 6, ...ball },
+    'cifar10-wrn28_10-st-rst': { name: 'st', reg: 'symmkl', beta: 6, branches: 'batched', ...ball },
+  };
+  for (const [name, method] of Object.entries(methods)) {
+    const c = resolveConfig({ preset: name });
+    t.like(c, { model: 'wrn28_10', epochs: 200, batchSize: 256 }, name);
+    t.deepEqual(c.dataset.extra, { file: null, fraction: 0.5 }, name);
+    t.is(c.dataset.name, 'cifar10');
+    t.deepEqual(c.method, method, name);
+    t.deepEqual(c.optimizer, { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: true, milestones: [], gamma: 0.1, schedule: 'cosine' }, name);
+    t.deepEqual(c.augment, { randomCropPadding: 4, horizontalFlip: true }, name);
+    t.like(c.eval, { epsilon: 0.031, stepSize: 0.007, steps: 20, randomStart: false, maxSamples: 500 }, name);
+    // The core reads RST's imported file from the data folder's rst/.
+    const native = toNativeConfig(resolveConfig({ preset: name, overrides: [{ dataset: { dataDir: '/data' } }] }), 10, '/tmp/out');
+    t.deepEqual(native.extra, { file: path.join('/data', 'rst', 'ti_500K_pseudo_labeled.stextra'), fraction: 0.5 }, name);
+    t.is(native.optimizer.schedule, 'cosine');
+  }
+  // A cosine schedule with milestones is a contradiction, named.
+  t.deepEqual(issuesOf(() => resolveConfig({ preset: 'cifar10-resnet18-st', overrides: [{ optimizer: { schedule: 'cosine' } }] })), [
+    'optimizer.milestones: the cosine schedule takes no milestones; expected [], got [79,99]',
+  ]);
+  t.deepEqual(issuesOf(() => resolveConfig({ overrides: [{ dataset: { extra: { file: null, fraction: 1 } } }] })).length, 1);
+  t.is(resolveConfig().dataset.extra, null);
 });
 
 test('the quick MNIST presets of every method share the default job and differ only in the method', (t) => {

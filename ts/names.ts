@@ -47,6 +47,8 @@ export const PRESET_NAMES = [
   'cifar100-preact_resnet18-st-awp',
   'cifar100-wrn34_10-trades-awp',
   'cifar100-wrn34_10-st-awp',
+  'cifar10-wrn28_10-rst',
+  'cifar10-wrn28_10-st-rst',
 ] as const;
 
 export type PresetName = (typeof PRESET_NAMES)[number];

@@ -28,11 +28,11 @@ export interface Preset {
  */
 export const baseConfig: RunConfig = {
   model: 'small_cnn',
-  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null, validationSize: null, dataDir: null },
+  dataset: { name: 'mnist-embedded', trainSize: null, testSize: null, validationSize: null, dataDir: null, extra: null },
   method: { name: 'st', reg: 'symmkl', beta: 3, epsilon: 0.2, stepSize: 0.04, steps: 5, branches: 'batched' },
   epochs: 3,
   batchSize: 64,
-  optimizer: { lr: 0.03, momentum: 0.9, weightDecay: 0, nesterov: false, milestones: [], gamma: 0.1 },
+  optimizer: { lr: 0.03, momentum: 0.9, weightDecay: 0, nesterov: false, milestones: [], gamma: 0.1, schedule: 'multistep' },
   augment: { randomCropPadding: 0, horizontalFlip: false },
   eval: { epsilon: 0.2, stepSize: 0.02, steps: 20, randomStart: true, batchSize: 500, maxSamples: null, precision: 'f32' },
   evalSchedule: { every: 1, lastEpochs: 0 },
@@ -71,6 +71,30 @@ export const paperSettings = {
  */
 export const awpSettings = { epochs: 200, lr: 0.1, milestones: [99, 149], gamma: 5e-3, warmup: 9 } as const;
 
+/**
+ * RST's training settings (Carmon et al. 2019; github.com/yaircarmon/semisup-adv,
+ * `robust_self_training.py` defaults and its README's command for the L-inf
+ * model): WRN-28-10, 200 epochs of ceil(50,000 / 256) batches of 256, half of
+ * each batch from the 500K pseudo-labelled images (`unsup_fraction` 0.5), SGD
+ * lr 0.1 with Nesterov momentum 0.9 and weight decay 5e-4 on a per-epoch cosine
+ * schedule, TRADES beta 6 at eps 0.031 with 10 steps of 0.007, crop 4 + flip
+ * on every image; evaluated by PGD-20 (eps 0.031, step 0.007, no random start)
+ * on the first 500 test images, the setting the ST paper states for its RST
+ * rows. ST-RST trains ST (symmkl, CIFAR-10's beta 6) on the same batches.
+ */
+export const rstSettings = {
+  epochs: 200,
+  batchSize: 256,
+  lr: 0.1,
+  weightDecay: 5e-4,
+  fraction: 0.5,
+  epsilon: 0.031,
+  stepSize: 0.007,
+  steps: 10,
+  beta: 6,
+  eval: { epsilon: 0.031, stepSize: 0.007, steps: 20, randomStart: false, batchSize: 500, maxSamples: 500 },
+} as const;
+
 type PaperDataset = keyof typeof paperSettings;
 type PaperMethod = 'st' | 'pgd_at' | 'trades' | 'mart' | 'collaborative';
 const EPS = 8 / 255;
@@ -80,6 +104,7 @@ const modelLabels: Partial<Record<RunConfig['model'], string>> = {
   preact_resnet18: 'PreAct ResNet-18',
   wrn34_10: 'WRN-34-10',
   wrn34_5: 'WRN-34-5',
+  wrn28_10: 'WRN-28-10',
 };
 const datasetLabels = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100', svhn: 'SVHN' } as const;
 const methodSlugs: Record<PaperMethod, string> = { st: 'st', pgd_at: 'pgd-at', trades: 'trades', mart: 'mart', collaborative: 'collaborative' };
@@ -116,7 +141,7 @@ function paperPreset(dataset: PaperDataset, model: RunConfig['model'], method: P
       method: config,
       epochs: s.epochs,
       batchSize: 128,
-      optimizer: { lr: s.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...s.milestones], gamma: 0.1 },
+      optimizer: { lr: s.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...s.milestones], gamma: 0.1, schedule: 'multistep' },
       augment: { ...s.augment },
       eval: { ...paperEval },
     },
@@ -137,9 +162,31 @@ function awpPreset(dataset: 'cifar10' | 'cifar100', model: 'preact_resnet18' | '
       method: { name: 'awp', inner: config, gamma: a.gamma, warmup: a.warmup },
       epochs: a.epochs,
       batchSize: 128,
-      optimizer: { lr: a.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...a.milestones], gamma: 0.1 },
+      optimizer: { lr: a.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, milestones: [...a.milestones], gamma: 0.1, schedule: 'multistep' },
       augment: { randomCropPadding: 4, horizontalFlip: true },
       eval: { ...paperEval },
+    },
+  };
+}
+
+/** RST (TRADES) or ST-RST on CIFAR-10 + RST's 500K pseudo-labelled images, in RST's setting (`rstSettings`). */
+function rstPreset(method: 'trades' | 'st'): Preset {
+  const r = rstSettings;
+  const ball = { epsilon: r.epsilon, stepSize: r.stepSize, steps: r.steps };
+  const config: RunConfig['method'] =
+    method === 'trades' ? { name: 'trades', beta: r.beta, ...ball } : { name: 'st', reg: 'symmkl', beta: r.beta, branches: 'batched', ...ball };
+  return {
+    name: `cifar10-wrn28_10-${method === 'trades' ? 'rst' : 'st-rst'}`,
+    description: `RST's setting (the paper's Table 4): WRN-28-10, ${method === 'trades' ? 'RST (TRADES, beta 6)' : 'ST-RST (ST symmkl, beta 6)'} on CIFAR-10 + 500K pseudo-labelled images (half of each batch), eps 0.031, step 0.007, K 10, ${r.epochs} epochs, batch ${r.batchSize}, lr ${r.lr} cosine, Nesterov`,
+    overrides: {
+      model: 'wrn28_10',
+      dataset: { name: 'cifar10', extra: { file: null, fraction: r.fraction } },
+      method: config,
+      epochs: r.epochs,
+      batchSize: r.batchSize,
+      optimizer: { lr: r.lr, momentum: 0.9, weightDecay: r.weightDecay, nesterov: true, milestones: [], gamma: 0.1, schedule: 'cosine' },
+      augment: { randomCropPadding: 4, horizontalFlip: true },
+      eval: { ...r.eval },
     },
   };
 }
@@ -148,7 +195,8 @@ function awpPreset(dataset: 'cifar10' | 'cifar100', model: 'preact_resnet18' | '
  * Every training setting of the paper: ST, PGD-AT, TRADES and MART on each
  * dataset with ResNet-18 and on CIFAR-10 with WRN-34-10 and WRN-34-5;
  * collaborative examples alone (Eq. 5) on CIFAR-10 with ResNet-18; TRADES-AWP
- * and ST-AWP on CIFAR-10/100 with PreAct ResNet-18 and WRN-34-10 (AWP's models).
+ * and ST-AWP on CIFAR-10/100 with PreAct ResNet-18 and WRN-34-10 (AWP's models);
+ * RST and ST-RST on CIFAR-10 with WRN-28-10 and the 500K extra images (Table 4).
  */
 function paperPresets(): Preset[] {
   const out: Preset[] = [];
@@ -165,6 +213,7 @@ function paperPresets(): Preset[] {
       for (const inner of ['trades', 'st'] as const) out.push(awpPreset(dataset, model, inner));
     }
   }
+  out.push(rstPreset('trades'), rstPreset('st'));
   return out;
 }
 

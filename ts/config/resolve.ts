@@ -12,6 +12,7 @@ import path from 'node:path';
 import { ConfigError, describeValue, fromZodError } from './errors.js';
 import { baseConfig, DEFAULT_PRESET, findPreset, presets } from './presets.js';
 import { runConfigSchema, type RunConfig } from './schema.js';
+import { extraFilePath } from '../data/extra-run.js';
 import type { NativeTrainConfig } from '../native-types.js';
 import { didYouMean } from '../suggest.js';
 
@@ -250,5 +251,6 @@ export function toNativeConfig(cfg: RunConfig, numClasses: number, outDir: strin
     precision: cfg.precision,
     memoryFormat: cfg.memoryFormat,
     ema: cfg.ema,
+    extra: cfg.dataset.extra ? { file: extraFilePath(cfg.dataset)!, fraction: cfg.dataset.extra.fraction } : null,
   };
 }

@@ -116,8 +116,18 @@ export const optimizerSchema = z
     nesterov: z.boolean(),
     milestones: z.array(positiveInt.max(100_000)).max(100),
     gamma: z.number().positive().max(10),
+    /**
+     * multistep: lr x gamma after each milestone epoch. cosine: RST's
+     * lr * 0.5 * (1 + cos(pi * (epoch - 1) / epochs)), set once per epoch
+     * (no milestones). Absent in older configs: multistep.
+     */
+    schedule: z.enum(['multistep', 'cosine']).default('multistep'),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.schedule !== 'cosine' || o.milestones.length === 0, {
+    path: ['milestones'],
+    message: 'the cosine schedule takes no milestones; expected []',
+  });
 
 export const augmentSchema = z
   .object({
@@ -164,6 +174,24 @@ export const datasetSchema = z
      * $ST_NATIVE_DATA_DIR, else $XDG_DATA_HOME/st-native (~/.local/share/st-native).
      */
     dataDir: z.string().min(1).max(4096).nullable(),
+    /**
+     * Extra (pseudo-labelled) images mixed into every batch as RST does
+     * (README: "Training with extra data (RST, ST-RST)"), or null (none).
+     * Absent in older configs: null.
+     */
+    extra: z
+      .object({
+        /**
+         * A .stextra file; null: RST's 500K images as `st-native data
+         * import-rst` leaves them in the data folder (rst/ti_500K_pseudo_labeled.stextra).
+         */
+        file: pathString.nullable(),
+        /** Share of each batch taken from the extra images: floor(batchSize * fraction) (RST's unsup_fraction 0.5). */
+        fraction: z.number().gt(0).lt(1),
+      })
+      .strict()
+      .nullable()
+      .default(null),
   })
   .strict();
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { toNativeConfig } from '../config/resolve.js';
+import { prepareExtra } from '../data/extra-run.js';
 import { datasetInfo, prepareDataset } from '../data/index.js';
 import { loadNative } from '../native.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
@@ -56,6 +57,9 @@ export async function runExperiment(config: RunConfig, options: RunOptions = {})
   const info = datasetInfo(config.dataset.name);
   // Fetches a missing dataset first when online (progress on stderr).
   const data = await prepareDataset(config.dataset.name, config.dataset, { signal: options.signal });
+  // The extra images stay in their file (the core reads them by path); this
+  // imports RST's pickle when needed and checks the file fits the dataset.
+  await prepareExtra(config.dataset, { shape: [data.channels, data.height, data.width], numClasses: info.numClasses }, { signal: options.signal });
   const native = loadNative();
   // Everything checkable is checked before the run folder exists, so a run
   // that cannot start (a bad initCheckpoint, no GPU, too large a batch)

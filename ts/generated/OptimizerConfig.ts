@@ -1,7 +1,8 @@
 // Generated from the Rust types of native/core by ts-rs (native/core/src/config/ts_contract.rs): change the Rust type and run `cargo test -p st-core`. Do not edit.
+import type { LrSchedule } from "./LrSchedule.js";
 
 /**
- * SGD with a multi-step learning-rate schedule.
+ * SGD with a per-epoch learning-rate schedule.
  */
 export type OptimizerConfig = {
   /**
@@ -13,8 +14,12 @@ export type OptimizerConfig = {
   nesterov: boolean,
   /**
    * 1-based epochs after which the learning rate is multiplied by `gamma`
-   * (PyTorch `MultiStepLR` stepped once per epoch).
+   * (PyTorch `MultiStepLR` stepped once per epoch); `multistep` only.
    */
   milestones: Array<number>,
   gamma: number,
+  /**
+   * `multistep` (the milestones) or `cosine`; absent in older configs: multistep.
+   */
+  schedule: LrSchedule,
 };

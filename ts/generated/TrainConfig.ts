@@ -4,6 +4,7 @@ import type { DeviceChoice } from "./DeviceChoice.js";
 import type { EmaConfig } from "./EmaConfig.js";
 import type { EvalConfig } from "./EvalConfig.js";
 import type { EvalSchedule } from "./EvalSchedule.js";
+import type { ExtraConfig } from "./ExtraConfig.js";
 import type { MemoryFormat } from "./MemoryFormat.js";
 import type { MethodConfig } from "./MethodConfig.js";
 import type { ModelName } from "./ModelName.js";
@@ -60,4 +61,8 @@ export type TrainConfig = {
    * Weight averaging (EMA) of the run, or null for none.
    */
   ema: EmaConfig | null,
+  /**
+   * Extra training images mixed into every batch, or null for none.
+   */
+  extra: ExtraConfig | null,
 };

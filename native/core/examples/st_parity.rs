@@ -269,5 +269,6 @@ fn awp_optimizer() -> OptimizerConfig {
         nesterov: false,
         milestones: vec![],
         gamma: 0.1,
+        schedule: Default::default(),
     }
 }

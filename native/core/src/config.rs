@@ -231,7 +231,21 @@ impl MethodConfig {
     }
 }
 
-/// SGD with a multi-step learning-rate schedule.
+/// How the learning rate changes from epoch to epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr` multiplied by `gamma` after each milestone epoch.
+    #[default]
+    Multistep,
+    /// RST's `cosine` (yaircarmon/semisup-adv, `adjust_learning_rate`): in
+    /// 1-based epoch e of E, `lr * 0.5 * (1 + cos((e - 1) / E * pi))`, set
+    /// once per epoch.
+    Cosine,
+}
+
+/// SGD with a per-epoch learning-rate schedule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -242,17 +256,41 @@ pub struct OptimizerConfig {
     pub weight_decay: f64,
     pub nesterov: bool,
     /// 1-based epochs after which the learning rate is multiplied by `gamma`
-    /// (PyTorch `MultiStepLR` stepped once per epoch).
+    /// (PyTorch `MultiStepLR` stepped once per epoch); `multistep` only.
     pub milestones: Vec<usize>,
     pub gamma: f64,
+    /// `multistep` (the milestones) or `cosine`; absent in older configs: multistep.
+    #[serde(default)]
+    pub schedule: LrSchedule,
 }
 
 impl OptimizerConfig {
-    /// Learning rate used during 1-based `epoch`.
-    pub fn lr_at(&self, epoch: usize) -> f64 {
-        let decays = self.milestones.iter().filter(|&&m| m < epoch).count();
-        self.lr * self.gamma.powi(decays as i32)
+    /// Learning rate used during 1-based `epoch` of a run of `epochs`.
+    pub fn lr_at(&self, epoch: usize, epochs: usize) -> f64 {
+        match self.schedule {
+            LrSchedule::Multistep => {
+                let decays = self.milestones.iter().filter(|&&m| m < epoch).count();
+                self.lr * self.gamma.powi(decays as i32)
+            }
+            LrSchedule::Cosine => {
+                let t = (epoch as f64 - 1.0) / epochs.max(1) as f64;
+                self.lr * 0.5 * (1.0 + (t * std::f64::consts::PI).cos())
+            }
+        }
     }
+}
+
+/// Extra (pseudo-labelled) training images mixed into every batch, as RST's
+/// `SemiSupervisedSampler` does (see `crate::sampler`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExtraConfig {
+    /// Absolute path of a `.stextra` file (README: "Extra data for RST").
+    pub file: String,
+    /// Fraction of each batch drawn from the extra images (RST's
+    /// `unsup_fraction`, 0.5): `floor(batchSize * fraction)` of them.
+    pub fraction: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -377,6 +415,9 @@ pub struct TrainConfig {
     /// Weight averaging (EMA) of the run, or null for none.
     #[serde(default)]
     pub ema: Option<EmaConfig>,
+    /// Extra training images mixed into every batch, or null for none.
+    #[serde(default)]
+    pub extra: Option<ExtraConfig>,
 }
 
 fn check(ok: bool, field: &str, message: &str) -> Result<()> {
@@ -505,6 +546,28 @@ impl TrainConfig {
             "optimizer.nesterov",
             "nesterov needs momentum > 0",
         )?;
+        check(
+            o.schedule != LrSchedule::Cosine || o.milestones.is_empty(),
+            "optimizer.milestones",
+            "the cosine schedule takes no milestones; expected []",
+        )?;
+        if let Some(x) = &self.extra {
+            check(!x.file.is_empty(), "extra.file", "expected a file path")?;
+            check(
+                x.fraction.is_finite() && x.fraction > 0.0 && x.fraction < 1.0,
+                "extra.fraction",
+                "expected a number in (0, 1)",
+            )?;
+            let extra = crate::sampler::extra_per_batch(self.batch_size, x.fraction);
+            check(
+                extra >= 1,
+                "extra.fraction",
+                &format!(
+                    "{} of a batch of {} is no image (floor(batchSize * fraction) must be at least 1)",
+                    x.fraction, self.batch_size
+                ),
+            )?;
+        }
         check(
             (0..=limits::MAX_CROP_PADDING).contains(&self.augment.random_crop_padding),
             "augment.randomCropPadding",

@@ -21,6 +21,7 @@ pub mod ema;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod extra;
 pub mod memory;
 pub mod methods;
 pub mod models;
@@ -28,6 +29,7 @@ pub mod nn;
 pub mod optim;
 pub mod precision;
 pub mod resume;
+pub mod sampler;
 pub mod state_lock;
 pub mod train;
 

@@ -45,6 +45,12 @@ pub struct ResumePoint {
     /// the training stream, depends on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world_size: Option<usize>,
+    /// The extra data mixed into the batches (`ExtraFile::fingerprint`: its
+    /// size, shape, sha256 and the fraction), a run with `extra`; else absent.
+    /// Its position needs no saving: each epoch draws afresh from the
+    /// reseeded stream (see `crate::sampler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
 }
 
 pub fn save(
@@ -86,13 +92,15 @@ fn bad(path: &Path, message: impl Into<String>) -> CoreError {
 }
 
 /// Restores `vs`, `opt` and the weight average `ema` (a run with one) from
-/// a resume file of a run of `model`.
+/// a resume file of a run of `model` with the extra data `extra` (its
+/// fingerprint; none without).
 pub fn load(
     path: &Path,
     vs: &mut VarStore,
     opt: &mut Sgd,
     ema: Option<&mut Ema>,
     model: &str,
+    extra: Option<&str>,
 ) -> Result<ResumePoint> {
     let (tensors, metadata) = checkpoint::read_named(path)?;
     let point: ResumePoint = metadata
@@ -105,6 +113,17 @@ pub fn load(
         return Err(bad(
             path,
             format!("a run of model {}, not {model}", point.model),
+        ));
+    }
+    if point.extra.as_deref() != extra {
+        let said = |x: Option<&str>| x.map_or("none".to_string(), |x| format!("[{x}]"));
+        return Err(bad(
+            path,
+            format!(
+                "a run with extra data {}, the config has {} (resume with the run's own config and file)",
+                said(point.extra.as_deref()),
+                said(extra)
+            ),
         ));
     }
     let mut weights = HashMap::new();

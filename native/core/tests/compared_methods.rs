@@ -320,6 +320,7 @@ fn awp_perturbs_each_weight_by_gamma_of_its_norm_and_restores_it_after_the_step(
                 nesterov: false,
                 milestones: vec![],
                 gamma: 0.1,
+                schedule: Default::default(),
             },
         );
         opt.backward_step(&out.loss);

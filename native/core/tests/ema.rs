@@ -67,6 +67,7 @@ fn the_average_after_k_steps_is_the_closed_form_of_the_recursion_and_buffers_are
         nesterov: false,
         milestones: vec![],
         gamma: 0.1,
+        schedule: Default::default(),
     };
     let mut opt = Sgd::new(&raw.vs, &opt_cfg);
     let trainable: Vec<String> = {

@@ -17,6 +17,7 @@ fn cfg(momentum: f64, weight_decay: f64, nesterov: bool) -> OptimizerConfig {
         nesterov,
         milestones: vec![],
         gamma: 0.1,
+        schedule: Default::default(),
     }
 }
 

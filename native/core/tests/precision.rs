@@ -194,6 +194,7 @@ fn one_weight_sgd(lr: f64) -> (VarStore, Tensor, Sgd) {
         nesterov: false,
         milestones: vec![],
         gamma: 0.1,
+        schedule: Default::default(),
     };
     let opt = Sgd::new(&vs, &cfg);
     (vs, w, opt)

@@ -552,6 +552,7 @@ fn deterministic(s: &Setup, steps: usize) {
                 nesterov: false,
                 milestones: vec![],
                 gamma: 0.1,
+                schedule: Default::default(),
             },
         );
         tch::manual_seed(s.seed + 4);

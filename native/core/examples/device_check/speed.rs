@@ -49,6 +49,7 @@ pub fn sgd() -> OptimizerConfig {
         nesterov: false,
         milestones: vec![],
         gamma: 0.1,
+        schedule: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One epoch's training: the learning rate of the epoch, a shuffled pass
-//! over the training split step by step (cancellation checked before each),
-//! coalesced step ticks, and the epoch's event.
+//! over the training split (mixed with extra images: `crate::sampler`) step
+//! by step (cancellation checked before each), coalesced step ticks, and the
+//! epoch's event.
 
 use super::pacing::{Throttle, STEP_EVENT_INTERVAL};
 use super::step::{train_step, EpochSums, StepAt, Sync};
@@ -15,6 +16,7 @@ use crate::methods::Method;
 use crate::models::Model;
 use crate::optim::Sgd;
 use crate::precision::{GradScaler, Precise};
+use crate::sampler::MixedSampler;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -47,6 +49,8 @@ pub(super) fn steps_per_epoch(n: i64, global: i64, world: usize) -> usize {
 pub(super) struct EpochRun<'a> {
     pub cfg: &'a TrainConfig,
     pub split: &'a Split,
+    /// Extra images mixed into every batch (RST), or none.
+    pub mixed: Option<&'a MixedSampler>,
     pub steps_per_epoch: usize,
     /// The job this rank belongs to, in a data-parallel run.
     pub dp: Option<&'a DataParallel>,
@@ -77,7 +81,7 @@ pub(super) fn train_epoch(
     cancel: &AtomicBool,
 ) -> Result<Trained> {
     let cfg = run.cfg;
-    let lr = cfg.optimizer.lr_at(epoch);
+    let lr = cfg.optimizer.lr_at(epoch, cfg.epochs);
     opt.set_lr(lr);
     method.begin_epoch(epoch);
     let epoch_start = Instant::now();
@@ -101,18 +105,25 @@ pub(super) fn train_epoch(
         if stop {
             return Ok(Trained::Stopped);
         }
-        // This rank's contiguous part of the step's global batch.
-        let start = (step as i64 - 1) * global;
-        let total = global.min(n - start);
-        let (offset, len) = match run.dp {
-            Some(d) => shard(total, d.rank(), world),
-            None => (0, total),
+        // Extra images mixed in (RST: single-process only, refused with
+        // data parallelism in `train`), or this rank's contiguous part of the
+        // step's global batch.
+        let (batch, sync) = match run.mixed {
+            Some(m) => (m.batch(run.split, &order, step)?, None),
+            None => {
+                let start = (step as i64 - 1) * global;
+                let total = global.min(n - start);
+                let (offset, len) = match run.dp {
+                    Some(d) => shard(total, d.rank(), world),
+                    None => (0, total),
+                };
+                let sync = run.dp.map(|dp| Sync {
+                    dp,
+                    weight: len as f64 / total as f64,
+                });
+                (run.split.batch(&order.narrow(0, start + offset, len)), sync)
+            }
         };
-        let sync = run.dp.map(|dp| Sync {
-            dp,
-            weight: len as f64 / total as f64,
-        });
-        let batch = run.split.batch(&order.narrow(0, start + offset, len));
         let at = StepAt { epoch, step };
         // The step's forwards in the run's precision and layout; their logits
         // come back in f32, so ST's selection and perturbations stay f32.

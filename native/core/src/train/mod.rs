@@ -42,6 +42,7 @@ use crate::models::build_model;
 use crate::optim::Sgd;
 use crate::precision::{self, GradScaler, Precise};
 use crate::resume;
+use crate::sampler::MixedSampler;
 use checkpoints::Checkpoints;
 use epoch::{steps_per_epoch, train_epoch, training_seed, EpochRun, Trained};
 use evaluation::{run_evaluation, select, Evaluation, Selection};
@@ -82,6 +83,12 @@ pub fn train(
             "awp is not supported in data-parallel runs (its weight perturbation comes from a gradient of its own, which would need averaging over the ranks too); train it in a single process",
         ));
     }
+    if dp.is_some() && cfg.extra.is_some() {
+        return Err(crate::error::CoreError::config(
+            "dataset.extra",
+            "extra data (RST's mixed batches) is not supported in data-parallel runs yet; train it in a single process",
+        ));
+    }
     let world = dp.as_ref().map_or(1, |d| d.world_size());
     let main = dp.as_ref().is_none_or(|d| d.is_main());
     if cfg.precision == crate::config::Precision::Tf32 {
@@ -100,6 +107,18 @@ pub fn train(
     let validation_split = match data.validation {
         Some((images, labels)) => Some(split("validation", images, labels)?),
         None => None,
+    };
+    let mixed = match &cfg.extra {
+        Some(x) => Some(MixedSampler::new(
+            preflight::open_extra(cfg, data.shape)?,
+            cfg.batch_size,
+            x.fraction,
+        )),
+        None => None,
+    };
+    let extra_mark = match (&mixed, &cfg.extra) {
+        (Some(m), Some(x)) => Some(m.extra.fingerprint(x.fraction)),
+        _ => None,
     };
     let (selection_split, selected_on) = match &validation_split {
         Some(v) => (v, EvalSplit::Validation),
@@ -128,6 +147,7 @@ pub fn train(
             &mut opt,
             ema.as_mut(),
             &cfg.model,
+            extra_mark.as_deref(),
         )?),
         None => None,
     };
@@ -166,6 +186,8 @@ pub fn train(
     let run = EpochRun {
         cfg,
         split: &train_split,
+        mixed: mixed.as_ref(),
+        // One rank: ceil(n / batch), as RST's sampler counts an epoch too.
         steps_per_epoch: steps_per_epoch(n, cfg.batch_size * world as i64, world),
         dp: dp.as_ref(),
         run_started: started,
@@ -332,6 +354,7 @@ pub fn train(
             summary: summary.clone(),
             ema_updates: ema.as_ref().map(|a| a.updates),
             world_size: dp.as_ref().map(|d| d.world_size()),
+            extra: extra_mark.clone(),
         };
         resume::save(&resume_path, &model.vs, &opt, ema.as_ref(), &point)?;
     }

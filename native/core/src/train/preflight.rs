@@ -5,6 +5,7 @@ use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::device;
 use crate::error::{CoreError, Result};
+use crate::extra::ExtraFile;
 use crate::memory;
 use crate::models::build_model;
 use std::path::Path;
@@ -74,6 +75,9 @@ pub fn preflight(
             ),
         ));
     }
+    if cfg.extra.is_some() {
+        open_extra(cfg, shape)?;
+    }
     let device = device::resolve(cfg.device)?;
     // Built on CPU whatever the device: only its sizes are needed here.
     let probe = build_model(&cfg.model, cfg.num_classes, shape, tch::Device::Cpu)?;
@@ -105,4 +109,17 @@ pub fn preflight(
         }
     }
     Ok(device)
+}
+
+/// The run's extra-data file (`cfg.extra`), opened and checked against the
+/// dataset (image shape, classes): its header, size and labels are read, not
+/// its images.
+pub(super) fn open_extra(cfg: &TrainConfig, shape: [i64; 3]) -> Result<ExtraFile> {
+    let x = cfg
+        .extra
+        .as_ref()
+        .ok_or_else(|| CoreError::config("extra", "no extra data configured"))?;
+    let file = ExtraFile::open(Path::new(&x.file))?;
+    file.check_fits(shape, cfg.num_classes)?;
+    Ok(file)
 }
