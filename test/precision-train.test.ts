@@ -4,9 +4,11 @@
  *
  * The job: the default preset (mnist-st-quick: ST, K 5, eps 0.2) on the first
  * 600 training digits, 2 epochs of batch 16 (76 SGD steps), one thread,
- * evaluated once after the last epoch on the first 200 test digits; seeds 0
- * and 1, each in f32 and bf16 (about 100 s for the four runs on a busy
- * 2-core machine). Measured, clean accuracy: seed 0 f32 0.790, bf16 0.755;
+ * evaluated once after the last epoch on the first 200 test digits; seed 0
+ * in f32 and bf16 (bf16 is emulated on CPUs without AVX512-BF16, about 12x
+ * slower than f32, so one seed: the margin below is for a broken path, which
+ * one seed shows as well as two). Measured when seeds 0 and 1 both ran,
+ * clean accuracy: seed 0 f32 0.790, bf16 0.755;
  * seed 1 f32 0.780, bf16 0.765 (bf16 1.5-3.5 points below f32, f32 seeds
  * 1 point apart). 300 digits of batch 32 did not learn at all in f32 (0.10).
  * Two seeds are too few to call bf16's small deficit real or noise; the
@@ -42,8 +44,8 @@ function trainAt(precision: string, seed: number): number {
   return done.last.cleanAcc;
 }
 
-test.serial('bf16 training reaches the clean accuracy of f32 within the margin (seeds 0, 1)', (t) => {
-  for (const seed of [0, 1]) {
+test.serial('bf16 training reaches the clean accuracy of f32 within the margin (seed 0)', (t) => {
+  for (const seed of [0]) {
     const f32 = trainAt('f32', seed);
     const bf16 = trainAt('bf16', seed);
     t.log(`seed ${seed}: clean f32 ${f32}, bf16 ${bf16}`);
