@@ -40,6 +40,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { evaluate, type AttackSpec } from 'st-native';
 import { cli, root } from './helpers/cli.js';
+import { needsTorchPython } from './helpers/torch-python.js';
 
 const { findTorchPython } = (await import(pathToFileURL(path.join(root, 'scripts', 'libtorch.mjs')).href)) as { findTorchPython: () => string | null };
 const { ensureTestPackages } = (await import(pathToFileURL(path.join(root, 'scripts', 'python-test-deps.mjs')).href)) as {
@@ -65,7 +66,7 @@ interface Reference {
 const python = findTorchPython();
 
 if (python === null) {
-  test.skip('AutoAttack agreement with torchattacks: needs a Python with torch 2.11.0', () => undefined);
+  needsTorchPython('AutoAttack agreement with torchattacks');
 } else {
   test('AutoAttack and each component agree with torchattacks on the same model and images', async (t) => {
     ensureTestPackages(python, (s) => t.log(s));

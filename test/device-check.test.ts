@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { root } from './helpers/cli.js';
+import { needsTorchPython } from './helpers/torch-python.js';
 
 const { findTorchPython } = (await import(pathToFileURL(path.join(root, 'scripts', 'libtorch.mjs')).href)) as { findTorchPython: () => string | null };
 const { ensureTestPackages } = (await import(pathToFileURL(path.join(root, 'scripts', 'python-test-deps.mjs')).href)) as {
@@ -62,7 +63,7 @@ interface Report {
 
 const python = findTorchPython();
 if (!python) {
-  test.skip('device check dry run: needs a Python with torch 2.11.0', () => undefined);
+  needsTorchPython('device check dry run');
 } else {
   test('device check: the CPU dry run of the prepared GPU check passes and reports every part', (t) => {
     ensureTestPackages(python, (s) => t.log(s));

@@ -37,6 +37,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { evaluate } from 'st-native';
 import { cli, root } from './helpers/cli.js';
+import { needsTorchPython } from './helpers/torch-python.js';
 
 const { findTorchPython } = (await import(pathToFileURL(path.join(root, 'scripts', 'libtorch.mjs')).href)) as { findTorchPython: () => string | null };
 const { ensureTestPackages } = (await import(pathToFileURL(path.join(root, 'scripts', 'python-test-deps.mjs')).href)) as {
@@ -62,8 +63,7 @@ interface Reference {
 const python = findTorchPython();
 
 if (python === null) {
-  // Shown as skipped in the report (scripts/provision-libtorch.sh enables it).
-  test.skip('torchattacks agreement: needs a Python with torch 2.11.0', () => undefined);
+  needsTorchPython('torchattacks agreement');
 } else {
   test('FGSM, PGD and CW-inf agree with torchattacks within the seed-to-seed spread; saved inputs re-score exactly in PyTorch', async (t) => {
     ensureTestPackages(python, (s) => t.log(s));

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { launchRank, writesRunFiles } from '../ts/experiment/launch.js';
 import { root } from './helpers/cli.js';
+import { needsTorchPython } from './helpers/torch-python.js';
 
 const { findTorchPython } = (await import(pathToFileURL(path.join(root, 'scripts', 'libtorch.mjs')).href)) as { findTorchPython: () => string | null };
 const python = findTorchPython();
@@ -32,7 +33,7 @@ test('the rank comes from torchrun or an srun step, as the core reads it; only r
 });
 
 if (python === null) {
-  test.skip('torchrun data-parallel run: needs a Python with torch 2.11.0 (npm install provisions .venv)', () => undefined);
+  needsTorchPython('torchrun data-parallel run');
 } else {
   test('torchrun --nproc-per-node 2 --no-python st-native train runs one job of two ranks; rank 0 alone writes', (t) => {
     const runs = mkdtempSync(path.join(tmpdir(), 'st-torchrun-'));
