@@ -164,7 +164,12 @@ pub(super) fn train_step(
         None => {
             opt.zero_grad();
             out.loss.backward();
-            average(&opt.grads()).map(|()| opt.step())
+            // The gradient handles are gathered only for a data-parallel run.
+            let averaged = match sync {
+                Some(_) => average(&opt.grads()),
+                None => Ok(()),
+            };
+            averaged.map(|()| opt.step())
         }
     };
     // AWP removes its weight perturbation here, after the step.
