@@ -39,12 +39,21 @@ def components(torchattacks, model, a, seed):
     return {
         "apgd-ce": lambda: torchattacks.APGD(model, steps=a.steps, n_restarts=1, loss="ce", **common),
         "apgd-dlr": lambda: torchattacks.APGD(model, steps=a.steps, n_restarts=1, loss="dlr", **common),
-        "apgd-t": lambda: torchattacks.APGDT(model, steps=a.steps, n_restarts=1, n_classes=a.classes, **common),
-        "fab-t": lambda: torchattacks.FAB(
-            model, steps=a.steps, n_restarts=1, multi_targeted=True, n_classes=a.classes, **common
+        "apgd-t": lambda: targets(torchattacks.APGDT(model, steps=a.steps, n_restarts=1, n_classes=a.classes, **common), a),
+        "fab-t": lambda: targets(
+            torchattacks.FAB(model, steps=a.steps, n_restarts=1, multi_targeted=True, n_classes=a.classes, **common), a
         ),
         "square": lambda: torchattacks.Square(model, n_queries=a.queries, n_restarts=1, **common),
     }
+
+
+def targets(attack, a):
+    """Standalone APGD-T and FAB-T with `--targets` target classes (the 2nd to
+    (targets+1)-th highest clean logits, the loop both run) instead of all
+    other classes; AutoAttack's own stages keep n_classes - 1."""
+    if a.targets is not None:
+        attack.n_target_classes = a.targets
+    return attack
 
 
 def predict(model, x, batch=500):
@@ -69,6 +78,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--queries", type=int, default=5000)
+    p.add_argument("--targets", type=int, default=None, help="target classes of standalone apgd-t and fab-t (default: all others)")
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--model", default="small_cnn")
@@ -100,6 +110,12 @@ def main():
 def run(component, made, model, x, y, clean, a):
     n = len(y)
     stages = ["apgd-ce", "apgd-t", "fab-t", "square"] if component == "aa" else [component]
+    if component == "aa":
+        # AutoAttack's stages at the standard settings, whatever --queries and
+        # --targets set for the standalone components: Square 5000 queries,
+        # every other class a target.
+        standard = argparse.Namespace(**{**vars(a), "queries": 5000, "targets": None})
+        made = components(__import__("torchattacks"), model, standard, a.seed)
     started = time.perf_counter()
     robust = clean.clone()
     worst = 0.0
