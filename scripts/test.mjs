@@ -35,10 +35,7 @@ run('cargo', ['clippy', '--release', '--all-targets', '-q', '--', '-D', 'warning
 // types generate (config::ts_contract); when it does not, the test rewrites
 // it and fails, so a clone with stale committed files fails here.
 stageDone('format and lint');
-// st-native (the addon, no Rust tests of its own) is named beside st-core so
-// that cargo resolves the addon build's features: serde, tch and st-core
-// compiled by `npm ci` are reused, not compiled a second time (~100 s).
-run('cargo', ['test', '--release', '-p', 'st-core', '-p', 'st-native'], libtorch.env);
+run('cargo', ['test', '--release', '-p', 'st-core'], libtorch.env);
 stageDone('Rust tests');
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)
