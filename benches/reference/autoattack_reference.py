@@ -103,19 +103,17 @@ def main():
     n = len(y)
     clean = predict(model, x) == y
     made = components(torchattacks, model, a, a.seed)
+    # AutoAttack's stages at the standard settings, whatever --queries and
+    # --targets set for the standalone components: Square 5000 queries, every
+    # other class a target.
+    standard = components(torchattacks, model, argparse.Namespace(**{**vars(a), "queries": 5000, "targets": None}), a.seed)
     for component in a.component.split(","):
-        print(json.dumps(run(component, made, model, x, y, clean, a)), flush=True)
+        print(json.dumps(run(component, standard if component == "aa" else made, model, x, y, clean, a)), flush=True)
 
 
 def run(component, made, model, x, y, clean, a):
     n = len(y)
     stages = ["apgd-ce", "apgd-t", "fab-t", "square"] if component == "aa" else [component]
-    if component == "aa":
-        # AutoAttack's stages at the standard settings, whatever --queries and
-        # --targets set for the standalone components: Square 5000 queries,
-        # every other class a target.
-        standard = argparse.Namespace(**{**vars(a), "queries": 5000, "targets": None})
-        made = components(__import__("torchattacks"), model, standard, a.seed)
     started = time.perf_counter()
     robust = clean.clone()
     worst = 0.0
