@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cargoTarget, releaseDir } from '../scripts/cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from '../scripts/libtorch.mjs';
 import { ensureTestPackages } from '../scripts/python-test-deps.mjs';
 
@@ -36,8 +37,8 @@ const python = libtorch.python;
 ensureTestPackages(python);
 const threads = values.threads === '0' ? String(Math.max(1, Math.min(16, (await import('node:os')).availableParallelism()))) : values.threads;
 
-execFileSync('cargo', ['build', '--release', '-q', '--example', 'aa_component'], { cwd: root, env, stdio: 'inherit' });
-const bin = path.join(root, 'target', 'release', 'examples', 'aa_component');
+execFileSync('cargo', ['build', '--release', '-q', ...cargoTarget, '--example', 'aa_component'], { cwd: root, env, stdio: 'inherit' });
+const bin = path.join(releaseDir, 'examples', 'aa_component');
 
 const work = path.join(root, 'target', 'bench-autoattack');
 const checkpoint = values.model ?? path.join(work, 'runs', 'st', 'checkpoints', 'best.safetensors');

@@ -39,7 +39,10 @@ make_bundle() {
   local py; py="$(python_with_torch)"
   export LIBTORCH_USE_PYTORCH=1
   export VIRTUAL_ENV="${VIRTUAL_ENV:-$(dirname "$(dirname "$py")")}"
-  (cd "$root" && cargo build --release -q --example device_check)
+  # The addon build's --target (scripts/cargo-target.mjs), so its compiled
+  # dependencies are reused.
+  local triple; triple="$(rustc -vV | sed -n 's/^host: //p')"
+  (cd "$root" && cargo build --release -q --target "$triple" --example device_check)
   # torchattacks for the AutoAttack reference (as scripts/python-test-deps.mjs
   # installs it). One Python start for every fact (importing torch is slow).
   local query='import os, torch
@@ -60,7 +63,7 @@ print(os.path.join(os.path.dirname(torch.__file__), "lib")); print(torch.__versi
   local tmp="$bundle.tmp-$$"
   rm -rf "$tmp"
   mkdir -p "$tmp/bin" "$tmp/reference" "$tmp/site"
-  cp "$root/target/release/examples/device_check" "$tmp/bin/"
+  cp "$root/target/$triple/release/examples/device_check" "$tmp/bin/"
   strip --strip-debug "$tmp/bin/device_check" 2>/dev/null || true
   cp "$root/benches/device_check.py" "$root/benches/device-check.sh" "$tmp/"
   cp "$root"/benches/reference/{st_reference.py,autoattack_reference.py,models.py} "$tmp/reference/"

@@ -15,6 +15,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cargoTarget, releaseDir } from '../scripts/cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from '../scripts/libtorch.mjs';
 import { ensureTestPackages } from '../scripts/python-test-deps.mjs';
 
@@ -34,8 +35,8 @@ delete base.GOMP_SPINCOUNT;
 const shipped = { ...base, GOMP_SPINCOUNT: '20000' };
 const cores = availableParallelism();
 
-execFileSync('cargo', ['build', '--release', '-q', '--example', 'st_step_bench', '--example', 'aa_component'], { cwd: root, env: base, stdio: 'inherit' });
-const examples = path.join(root, 'target', 'release', 'examples');
+execFileSync('cargo', ['build', '--release', '-q', ...cargoTarget, '--example', 'st_step_bench', '--example', 'aa_component'], { cwd: root, env: base, stdio: 'inherit' });
+const examples = path.join(releaseDir, 'examples');
 const json = (cmd, args, env) =>
   JSON.parse(execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop());
 

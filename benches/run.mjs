@@ -11,6 +11,7 @@
 //   node benches/run.mjs --quick   # batch 16, K=2, 1 step: checks it runs
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { cargoTarget, releaseDir } from '../scripts/cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from '../scripts/libtorch.mjs';
 
 const quick = process.argv.includes('--quick') || process.env.ST_BENCH_QUICK === '1';
@@ -22,8 +23,8 @@ if (!libtorch.python) throw new Error('the benchmark needs a Python with torch 2
 const json = (cmd, args) =>
   JSON.parse(execFileSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop());
 
-execFileSync('cargo', ['build', '--release', '-q', '--example', 'st_step_bench'], { cwd: root, env, stdio: 'inherit' });
-const bin = path.join(root, 'target', 'release', 'examples', 'st_step_bench');
+execFileSync('cargo', ['build', '--release', '-q', ...cargoTarget, '--example', 'st_step_bench'], { cwd: root, env, stdio: 'inherit' });
+const bin = path.join(releaseDir, 'examples', 'st_step_bench');
 const python = libtorch.python;
 const reference = (precision, format) =>
   json(python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'st_reference.py'), 'bench', '--batch', batch, '--steps', steps,

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import { cargoTarget, releaseDir } from './cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 import { addonFile, preloadFile } from './platform.mjs';
 
@@ -40,15 +41,16 @@ run(
     '--output-dir', 'native/node',
     '--platform',
     '--release',
+    ...cargoTarget,
     '--js', 'binding.cjs',
     '--dts', 'binding.d.cts',
   ],
   libtorch.env,
 );
 // The shim links no libtorch: a plain cargo build, named as napi would name it.
-run('cargo', ['build', '--release', '-q', '-p', 'st-native-preload']);
+run('cargo', ['build', '--release', '-q', ...cargoTarget, '-p', 'st-native-preload']);
 const shim = path.join(nodeDir, preloadFile);
-copyFileSync(path.join(root, 'target', 'release', 'libst_native_preload.so'), `${shim}.tmp`);
+copyFileSync(path.join(releaseDir, 'libst_native_preload.so'), `${shim}.tmp`);
 renameSync(`${shim}.tmp`, shim);
 console.error(`build: ${path.join('native/node', addonFile)} and ${path.join('native/node', preloadFile)}`);
 run('npx', ['tsc', '-p', 'tsconfig.json']);

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { cargoTarget } from './cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 import { ensureTestPackages } from './python-test-deps.mjs';
 
@@ -30,12 +31,16 @@ const stageDone = (name) => {
 
 const libtorch = resolveLibtorch({ provision: false });
 run('cargo', ['fmt', '--all', '--check']);
-run('cargo', ['clippy', '--release', '--all-targets', '-q', '--', '-D', 'warnings'], libtorch.env);
+run('cargo', ['clippy', '--release', ...cargoTarget, '--all-targets', '-q', '--', '-D', 'warnings'], libtorch.env);
 // Includes the contract check: ts/generated must equal what the Rust serde
 // types generate (config::ts_contract); when it does not, the test rewrites
 // it and fails, so a clone with stale committed files fails here.
 stageDone('format and lint');
-run('cargo', ['test', '--release', '-p', 'st-core'], libtorch.env);
+// The same --target, profile and features as the addon build (st-native named
+// beside st-core, which has no Rust tests of its own): cargo reuses the
+// dependencies `npm ci` compiled (scripts/cargo-target.mjs) and compiles only
+// st-core's tests.
+run('cargo', ['test', '--release', ...cargoTarget, '-p', 'st-core', '-p', 'st-native'], libtorch.env);
 stageDone('Rust tests');
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)
@@ -43,7 +48,7 @@ stageDone('Rust tests');
 if (libtorch.python) {
   for (const model of ['small_cnn', 'resnet']) {
     const dir = mkdtempSync(path.join(tmpdir(), `st-parity-${model}-`));
-    run('cargo', ['run', '--release', '-q', '--example', 'st_parity', '--', dir, model], libtorch.env);
+    run('cargo', ['run', '--release', '-q', ...cargoTarget, '--example', 'st_parity', '--', dir, model], libtorch.env);
     run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'st_reference.py'), 'parity', dir]);
     rmSync(dir, { recursive: true, force: true });
     // The methods ST is compared with, against benches/reference/methods_reference.py
@@ -51,7 +56,7 @@ if (libtorch.python) {
     // gradients, BatchNorm statistics; for AWP the perturbed and restored weights.
     for (const method of ['trades', 'mart', 'collaborative', 'trades_awp', 'st_awp']) {
       const mdir = mkdtempSync(path.join(tmpdir(), `${method}-parity-${model}-`));
-      run('cargo', ['run', '--release', '-q', '--example', 'st_parity', '--', mdir, model, method], libtorch.env);
+      run('cargo', ['run', '--release', '-q', ...cargoTarget, '--example', 'st_parity', '--', mdir, model, method], libtorch.env);
       run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'methods_reference.py'), 'parity', mdir]);
       rmSync(mdir, { recursive: true, force: true });
     }
@@ -66,7 +71,7 @@ if (libtorch.python) {
 if (libtorch.python) {
   ensureTestPackages(libtorch.python);
   const dir = mkdtempSync(path.join(tmpdir(), 'st-export-'));
-  run('cargo', ['run', '--release', '-q', '--example', 'export_fixture', '--', dir], libtorch.env);
+  run('cargo', ['run', '--release', '-q', ...cargoTarget, '--example', 'export_fixture', '--', dir], libtorch.env);
   run(libtorch.python, ['-W', 'ignore', path.join(root, 'benches', 'reference', 'export_check.py'), dir]);
   rmSync(dir, { recursive: true, force: true });
 } else {

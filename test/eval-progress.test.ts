@@ -4,7 +4,8 @@ import test from 'ava';
 import React from 'react';
 import { render } from 'ink-testing-library';
 import type { EvalEvent } from 'st-native';
-import { EvalRows, overall, reduceEval, rowTiming, type EvalViewState } from '../ts/cli/eval-view.js';
+import { overall, reduceEval, rowTiming, type EvalViewState } from '../ts/cli/eval-state.js';
+import { EvalRows } from '../ts/cli/eval-view.js';
 import { PLAIN_PROGRESS_EVERY_MS, PlainEvalPrinter } from '../ts/cli/eval-progress.js';
 
 const start: EvalEvent = { type: 'start', attacks: ['pgd20', 'aa'], samples: 100, batchSize: 100, device: 'cpu', checkpointCrc32: '0badf00d', verified: true };

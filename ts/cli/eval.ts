@@ -6,8 +6,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import React from 'react';
-import { render } from 'ink';
 import { parseSetArgument } from '../config/resolve.js';
 import {
   evaluateAttacks,
@@ -20,7 +18,8 @@ import {
 import type { AttackName } from '../names.js';
 import type { EvalEvent, ModelName, NativeEvalConfig, Normalization } from '../native-types.js';
 import { duration, intervalOf, pct, pctOf } from '../tui/format.js';
-import { EvalStore, EvalView } from './eval-view.js';
+import { showEvalDashboard } from './dashboard.js';
+import { EvalStore } from './eval-state.js';
 import { PlainEvalPrinter } from './eval-progress.js';
 import { EXIT, UsageError } from './errors.js';
 import { RUN_CHECKPOINTS, type RunCheckpoint } from '../experiment/run-checkpoints.js';
@@ -242,7 +241,7 @@ export async function evalCommand(values: EvalValues, positionals: string[], io:
   let finish = () => {};
   if (!values.json && io.tty) {
     const store = new EvalStore();
-    const ink = render(React.createElement(EvalView, { store }), { exitOnCtrlC: false, patchConsole: false });
+    const ink = await showEvalDashboard(store);
     onEvent = (e) => store.push(e);
     let finished = false;
     finish = () => {

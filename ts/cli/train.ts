@@ -1,7 +1,5 @@
 /** `st-native train`: resolve the config, run it, show progress, print the result. */
 import path from 'node:path';
-import React from 'react';
-import { render } from 'ink';
 import { ConfigError, describeValue } from '../config/errors.js';
 import { readJsonFile } from '../config/read-json.js';
 import { parseSetArgument, resolveConfig } from '../config/resolve.js';
@@ -10,9 +8,9 @@ import { autoReport } from '../report/auto.js';
 import { launchRank } from '../experiment/launch.js';
 import { runExperiment, type RunResult } from '../experiment/run.js';
 import type { TrainEvent, TrainSummary } from '../native-types.js';
-import { App } from '../tui/App.js';
 import { count, pct } from '../tui/format.js';
 import { TrainStore } from '../tui/store.js';
+import { showTrainDashboard } from './dashboard.js';
 import { EXIT } from './errors.js';
 import { PlainPrinter } from './plain.js';
 
@@ -142,7 +140,7 @@ export async function trainCommand(args: TrainArgs, io: TrainIo): Promise<number
     onEvent = (e) => io.out(JSON.stringify(e));
   } else if (io.tty) {
     const store = new TrainStore();
-    const ink = render(React.createElement(App, { store }), { exitOnCtrlC: false, patchConsole: false });
+    const ink = await showTrainDashboard(store);
     onEvent = (e) => store.push(e);
     sayStopping = () => store.markStopping();
     let finished = false;
