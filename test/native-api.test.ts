@@ -26,9 +26,9 @@ const eventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('done'), status: z.enum(['completed', 'cancelled']), epochsCompleted: z.number(), selectedOn: z.enum(['validation', 'test']), best: z.object(evalResult).strict().nullable(), last: z.object(evalResult).strict().nullable(), test: z.object(evalResult).strict().nullable(), lastCheckpoint: z.string().nullable(), bestCheckpoint: z.string().nullable(), seconds: z.number() }).strict(),
 ]);
 
-/** The default job, smaller: 4,000 training digits, 500 held out, PGD-20 at eps 0.2. */
+/** The default job, smaller (`npm run compare`'s): 2,000 training digits, 2 epochs of batch 32, 500 held out, PGD-20 at eps 0.2. */
 const quick = (name: string, extra: ConfigOverrides = {}): ConfigOverrides[] => [
-  { dataset: { trainSize: 4000, testSize: 500 }, epochs: 3, runsDir, runName: name, device: 'cpu' },
+  { dataset: { trainSize: 2000, testSize: 500 }, epochs: 2, batchSize: 32, runsDir, runName: name, device: 'cpu' },
   extra,
 ];
 
@@ -52,11 +52,14 @@ test.serial('invalid configs fail before any work, naming the field', async (t) 
   t.false(existsSync(path.join(runsDir, 'never')));
 });
 
-// Thresholds from measurements on the 2-core machine with this job (3 epochs,
-// best epoch by PGD-20, seed 0): ST 95.6% clean / 65.8% PGD-20 at eps 0.2,
-// plain CE 97.2% / 32.4%. Other seeds and split orders gave ST 61.6-67.0% and
-// plain CE 25.4-35.6%. The test asks for ST above 50%, a gap of 20 points, and
-// a baseline that has really trained (clean above 90%).
+// The job is `npm run compare`'s (2,000 digits, 2 epochs of batch 32, PGD-20
+// at eps 0.2 on 500 test digits; here evaluated after both epochs, the best
+// by PGD-20). The README's comparison table, seeds 0-2, PGD-20 after the last
+// epoch: ST 53.1 % (47.6-58.8), clean 91.2 % (90.2-91.8); plain CE 20.7 %
+// (17.0-24.6), clean 89.7 % (87.6-91.6). The test asks for ST above 40 %, a
+// lead of 15 points (the smallest measured was 23), and a baseline that has
+// really trained (clean above 80 %). The former job (4,000 digits, 3 epochs:
+// ST 61.6-67.0 %, plain CE 25.4-35.6 %) took 6 minutes of CI for the same claim.
 test.serial('ST is far more robust than a normally trained model under the same attack', async (t) => {
   const events: TrainEvent[] = [];
   const st = await train({ overrides: quick('st'), onEvent: (e) => events.push(e) });
@@ -64,10 +67,10 @@ test.serial('ST is far more robust than a normally trained model under the same 
   const stBest = st.summary.best!;
   const natBest = natural.summary.best!;
   t.log(`ST: clean ${stBest.cleanAcc}, PGD-20 ${stBest.robustAcc}; natural: clean ${natBest.cleanAcc}, PGD-20 ${natBest.robustAcc}`);
-  t.true(natBest.cleanAcc > 0.9, 'the baseline must actually have trained');
-  t.true(stBest.cleanAcc > 0.9);
-  t.true(stBest.robustAcc > 0.5);
-  t.true(stBest.robustAcc > natBest.robustAcc + 0.2);
+  t.true(natBest.cleanAcc > 0.8, 'the baseline must actually have trained');
+  t.true(stBest.cleanAcc > 0.8);
+  t.true(stBest.robustAcc > 0.4);
+  t.true(stBest.robustAcc > natBest.robustAcc + 0.15);
 
   // Every event fits the contract; the run folder holds what it promises.
   for (const e of events) t.true(eventSchema.safeParse(e).success, JSON.stringify(e));
