@@ -33,11 +33,16 @@ fn tmp(name: &str) -> PathBuf {
     dir
 }
 
-fn settings(attacks: &[AttackSpec], resume: Option<PathBuf>) -> TableSettings<'_> {
+/// Batch sizes: small where a test stops between batches, large elsewhere
+/// (the time of these tests is per-call overhead: Square alone makes 5,000
+/// forwards per batch of still-robust points).
+const STOPPABLE: i64 = 8;
+const WHOLE: i64 = 16;
+
+fn settings(attacks: &[AttackSpec], resume: Option<PathBuf>, batch_size: i64) -> TableSettings<'_> {
     TableSettings {
         attacks,
-        // Small, so that each stage has several batches to stop between.
-        batch_size: 4,
+        batch_size,
         seed: 3,
         keep_images: true,
         run: None,
@@ -49,6 +54,7 @@ fn settings(attacks: &[AttackSpec], resume: Option<PathBuf>) -> TableSettings<'_
 }
 
 fn run(
+    batch_size: i64,
     net: &Mlp,
     attacks: &[AttackSpec],
     resume: Option<PathBuf>,
@@ -56,7 +62,14 @@ fn run(
     sink: &mut dyn FnMut(EvalEvent),
 ) -> Option<Table> {
     let s = split(48, 5);
-    attack_table(net, &s, &settings(attacks, resume), cancel, sink).unwrap()
+    attack_table(
+        net,
+        &s,
+        &settings(attacks, resume, batch_size),
+        cancel,
+        sink,
+    )
+    .unwrap()
 }
 
 fn count(t: &Tensor) -> i64 {
@@ -69,6 +82,7 @@ fn stages_run_in_order_on_the_points_still_robust_and_the_accounting_adds_up() {
     let (_vs, net) = trained_mlp();
     let mut events = Vec::new();
     let t = run(
+        WHOLE,
         &net,
         &[aa(AutoAttackVersion::Standard)],
         None,
@@ -134,8 +148,8 @@ fn autoattack_is_at_most_pgd_and_the_same_seed_gives_the_same_result() {
         keep: st_core::attacks::Keep::Last,
     };
     let attacks = [aa(AutoAttackVersion::Standard), pgd];
-    let a = run(&net, &attacks, None, None, &mut |_| {}).unwrap();
-    let b = run(&net, &attacks, None, None, &mut |_| {}).unwrap();
+    let a = run(WHOLE, &net, &attacks, None, None, &mut |_| {}).unwrap();
+    let b = run(WHOLE, &net, &attacks, None, None, &mut |_| {}).unwrap();
     assert!(a.correct[0].equal(&b.correct[0]));
     assert!(a.adversarial[0]
         .as_ref()
@@ -155,7 +169,7 @@ fn a_cancelled_autoattack_resumes_from_its_state_to_the_uninterrupted_result() {
     let _g = seeded(0);
     let (_vs, net) = trained_mlp();
     let attacks = [aa(AutoAttackVersion::Standard)];
-    let whole = run(&net, &attacks, None, None, &mut |_| {}).unwrap();
+    let whole = run(STOPPABLE, &net, &attacks, None, None, &mut |_| {}).unwrap();
 
     for stop_at in [1usize, 3] {
         let dir = tmp(&format!("resume{stop_at}"));
@@ -165,6 +179,7 @@ fn a_cancelled_autoattack_resumes_from_its_state_to_the_uninterrupted_result() {
         let cancel = AtomicBool::new(false);
         let mut seen_stage = None;
         let stopped = run(
+            STOPPABLE,
             &net,
             &attacks,
             Some(prefix.clone()),
@@ -180,11 +195,18 @@ fn a_cancelled_autoattack_resumes_from_its_state_to_the_uninterrupted_result() {
         assert!(stopped.is_none(), "cancelled");
         assert!(file.exists(), "state saved on cancel");
         let mut first_stage = None;
-        let resumed = run(&net, &attacks, Some(prefix.clone()), None, &mut |e| {
-            if let EvalEvent::Stage { stage_index, .. } = e {
-                first_stage.get_or_insert(stage_index);
-            }
-        })
+        let resumed = run(
+            STOPPABLE,
+            &net,
+            &attacks,
+            Some(prefix.clone()),
+            None,
+            &mut |e| {
+                if let EvalEvent::Stage { stage_index, .. } = e {
+                    first_stage.get_or_insert(stage_index);
+                }
+            },
+        )
         .unwrap();
         // It continues in the stage it was stopped in (the one after
         // `stop_at` when that stage's last batch was the one cancelled).
@@ -222,6 +244,7 @@ fn a_state_from_other_settings_is_refused_with_the_file_named() {
     let cancel = AtomicBool::new(false);
     let attacks = [aa(AutoAttackVersion::Standard)];
     let stopped = run(
+        STOPPABLE,
         &net,
         &attacks,
         Some(prefix.clone()),
@@ -240,7 +263,13 @@ fn a_state_from_other_settings_is_refused_with_the_file_named() {
         version: AutoAttackVersion::Standard,
     }];
     let s = split(48, 5);
-    let err = match attack_table(&net, &s, &settings(&other, Some(prefix)), None, &mut |_| {}) {
+    let err = match attack_table(
+        &net,
+        &s,
+        &settings(&other, Some(prefix), STOPPABLE),
+        None,
+        &mut |_| {},
+    ) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("a state from another radius was used"),
     };
@@ -301,6 +330,7 @@ fn the_rand_version_runs_apgd_ce_then_apgd_dlr() {
     let _g = seeded(0);
     let (_vs, net) = trained_mlp();
     let t = run(
+        48,
         &net,
         &[aa(AutoAttackVersion::Rand)],
         None,
@@ -357,7 +387,7 @@ fn a_batchnorm_resnet_in_eval_mode_keeps_the_properties() {
         v
     };
     let before: Vec<Tensor> = sorted().into_iter().map(|(_, t)| t.copy()).collect();
-    let t = attack_table(&net, &s, &settings(&attacks, None), None, &mut |_| {})
+    let t = attack_table(&net, &s, &settings(&attacks, None, n), None, &mut |_| {})
         .unwrap()
         .unwrap();
     let after: Vec<Tensor> = sorted().into_iter().map(|(_, t)| t).collect();
