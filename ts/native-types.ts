@@ -110,6 +110,12 @@ export interface RuntimeInfo {
   cudaDevices: number;
   /** Cores this process may use: the upper bound of `threads`. */
   cores: number;
+  /**
+   * glibc's malloc settings for tensor blocks: `st-native` (freed blocks up
+   * to 32 MiB kept for reuse; ST_NATIVE_MALLOC=default opts out), `glibc
+   * default`, or `user: VAR` when the user set one of glibc's variables.
+   */
+  allocator: string;
 }
 
 /** Sample counts of a run's splits, for checks before the run starts. */

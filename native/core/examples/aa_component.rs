@@ -154,6 +154,8 @@ fn autoattack(
 }
 
 fn main() {
+    // As the addon does when loaded (allocator.rs).
+    st_core::allocator::setting();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
         eprintln!("usage: aa_component CHECKPOINT IMAGES COMPONENT [--eps E] [--n N] [--seed S] [--batch B] [--steps K] [--queries Q] [--norm linf|l2] [--threads T]");

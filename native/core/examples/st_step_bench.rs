@@ -14,6 +14,8 @@ use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 
 fn main() {
+    // As the addon does when loaded (allocator.rs).
+    st_core::allocator::setting();
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: i64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (batch, steps, iters) = (arg(1, 128), arg(2, 10) as usize, arg(3, 5));

@@ -8,6 +8,7 @@
 //! (a method turns a batch into a loss), `attacks` (an attack turns a batch
 //! into adversarial inputs), `data`, `train`, `eval`, `checkpoint`, `events`.
 
+pub mod allocator;
 pub mod attacks;
 pub use eval::autoattack;
 pub mod checkpoint;

@@ -82,7 +82,15 @@ pub fn list_models(num_classes: f64) -> Result<String> {
     })
 }
 
-/// JSON object: libtorch version and CUDA availability.
+/// When the addon is loaded: glibc keeps freed tensor blocks for reuse
+/// (st_core::allocator), before any tensor is allocated.
+#[napi_derive::module_init]
+fn keep_freed_tensor_blocks() {
+    st_core::allocator::setting();
+}
+
+/// JSON object: libtorch version, CUDA availability, cores and the
+/// allocator setting.
 #[napi]
 pub fn runtime_info() -> Result<String> {
     sync(|| {
@@ -91,6 +99,7 @@ pub fn runtime_info() -> Result<String> {
             "cudaAvailable": tch::Cuda::is_available(),
             "cudaDevices": tch::Cuda::device_count(),
             "cores": st_core::config::available_cores(),
+            "allocator": st_core::allocator::setting(),
         })
         .to_string())
     })

@@ -38,6 +38,8 @@ fn load_torch_cuda() -> bool {
 }
 
 fn main() {
+    // As the addon does when loaded (allocator.rs).
+    st_core::allocator::setting();
     let cuda_loaded = load_torch_cuda();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {

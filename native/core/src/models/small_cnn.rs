@@ -60,18 +60,17 @@ impl Classifier for SmallCnn {
     fn forward(&self, xs: &Tensor, mode: &Mode) -> Tensor {
         let [c1, c2, c3, c4] = &self.conv;
         let [f1, f2, f3] = &self.fc;
-        let h = c2
-            .forward(&c1.forward(xs).relu())
-            .relu()
-            .max_pool2d_default(2);
-        let h = c4
-            .forward(&c3.forward(&h).relu())
-            .relu()
-            .max_pool2d_default(2);
-        let h = f1
-            .forward(&h.flatten(1, -1))
-            .relu()
-            .dropout(self.dropout, mode.is_train());
-        f3.forward(&f2.forward(&h).relu())
+        // ReLU in place on each layer's fresh output: the same values as
+        // the reference's `nn.ReLU()`, one buffer fewer per layer (a
+        // convolution's or linear layer's backward needs its input, not its
+        // output, and ReLU's backward reads the result it keeps).
+        let relu = |mut t: Tensor| {
+            let _ = t.relu_();
+            t
+        };
+        let h = relu(c2.forward(&relu(c1.forward(xs)))).max_pool2d_default(2);
+        let h = relu(c4.forward(&relu(c3.forward(&h)))).max_pool2d_default(2);
+        let h = relu(f1.forward(&h.flatten(1, -1))).dropout(self.dropout, mode.is_train());
+        f3.forward(&relu(f2.forward(&h)))
     }
 }
