@@ -342,7 +342,7 @@ test('doctor with a driver but a CPU-only libtorch says to install the CUDA one'
     cuda: false,
     cudaError: 'no libtorch_cuda.so',
     error: null,
-    runtime: { libtorchVersion: '2.11.0', cudaAvailable: false, cudaDevices: 0, cores: 2 },
+    runtime: { libtorchVersion: '2.11.0', cudaAvailable: false, cudaDevices: 0, cores: 2, allocator: 'st-native' },
   };
   const r = diagnose(status, [{ name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }], { ...isolated(dir), root: dir });
   t.true(r.ok);
