@@ -19,6 +19,7 @@ use st_core::attacks::apgd::{Apgd, ApgdLoss};
 use st_core::attacks::fab::Fab;
 use st_core::attacks::square::Square;
 use st_core::attacks::{Attack, AttackContext, Norm};
+use st_core::models::forward_copy::{channels_last_copy, WithForwardCopy};
 use st_core::models::{build_model, Mode};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -195,7 +196,11 @@ fn main() {
     let mut vs = m.vs;
     st_core::checkpoint::load(&mut vs, std::path::Path::new(checkpoint), &model)
         .expect("checkpoint");
-    let net = m.net;
+    // As `eval` builds it: Square's passes on a channels-last copy.
+    let net = WithForwardCopy::on_cpu(m.net, Device::Cpu, || {
+        channels_last_copy(&model, 10, [shape[1], shape[2], shape[3]], &vs)
+    })
+    .expect("the channels-last copy");
     if name == "aa" {
         return autoattack(net.as_ref(), &x_all, &y_all, norm, eps, seed, batch);
     }

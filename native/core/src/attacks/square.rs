@@ -56,6 +56,7 @@
 //! batch) does not, and neither does this one.
 
 use super::{mix_seed, Attack, AttackContext, Norm, Work};
+use crate::models::forward_copy::on_forward_copy;
 use crate::models::{Classifier, Mode};
 use tch::{Device, Kind, Tensor};
 
@@ -288,8 +289,23 @@ impl Square {
         outcome
     }
 
-    /// The restarts; `report` gets (restart, iterations done in it).
+    /// The restarts; `report` gets (restart, iterations done in it). Their
+    /// passes (all gradient-free) run on the network's channels-last copy
+    /// where it has one (models/forward_copy.rs); callers score the result
+    /// on the network itself.
     fn attack_runs(
+        &self,
+        net: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        ctx: &AttackContext,
+        stop_after: usize,
+        report: &mut dyn FnMut(usize, usize),
+    ) -> SquareOutcome {
+        on_forward_copy(|| self.attack_runs_here(net, x, y, ctx, stop_after, report))
+    }
+
+    fn attack_runs_here(
         &self,
         net: &dyn Classifier,
         x: &Tensor,

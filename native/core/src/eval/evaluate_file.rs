@@ -10,6 +10,7 @@ use super::request::{images_digest, EvalRequest};
 use super::table::{attack_table, ResumeSettings, TableSettings};
 use crate::data::Split;
 use crate::error::Result;
+use crate::models::forward_copy::{channels_last_copy, WithForwardCopy};
 use crate::models::Classifier;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -40,10 +41,17 @@ pub fn evaluate_attacks(
     // Gradients flow to the inputs only.
     m.vs.freeze();
     let crc = content_crc(path)?;
-    let net: Box<dyn Classifier> = match &req.normalize {
-        Some(norm) => Box::new(Normalized::new(m.net, norm, shape[0], device)),
-        None => m.net,
+    let normalized = |net: Box<dyn Classifier>| -> Box<dyn Classifier> {
+        match &req.normalize {
+            Some(norm) => Box::new(Normalized::new(net, norm, shape[0], device)),
+            None => net,
+        }
     };
+    // Square's passes on a channels-last copy of the weights (CPU only;
+    // models/forward_copy.rs says why and what it changes).
+    let net = WithForwardCopy::on_cpu(normalized(m.net), device, || {
+        channels_last_copy(&req.model, req.num_classes, shape, &m.vs).map(normalized)
+    })?;
     let run = req.run.as_ref().map(|r| {
         (
             r.eval.clone(),

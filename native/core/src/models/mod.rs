@@ -1,6 +1,7 @@
 //! Image classifiers with PyTorch reference tensor names, and the registry
 //! that builds them by name.
 
+pub mod forward_copy;
 pub mod preact_resnet;
 pub mod registry;
 pub mod resnet;
