@@ -257,6 +257,18 @@ fn bad(field: String, message: &str) -> CoreError {
 }
 
 impl AttackSpec {
+    /// Whether this attack runs Square (alone or as an AutoAttack stage).
+    pub fn runs_square(&self) -> bool {
+        matches!(
+            self,
+            AttackSpec::Square { .. }
+                | AttackSpec::AutoAttack {
+                    version: AutoAttackVersion::Standard,
+                    ..
+                }
+        )
+    }
+
     pub fn name(&self) -> &str {
         match self {
             AttackSpec::Clean { name }

@@ -279,33 +279,23 @@ impl Square {
     ) -> SquareOutcome {
         let iterations = stop_after.min(self.queries);
         let total = (self.restarts.max(1) * iterations) as u64;
-        let outcome = self.attack_runs(net, x, y, ctx, stop_after, &mut |k, it| {
-            report(Work {
-                done: (k * iterations + it) as u64,
-                total,
+        // Every pass of Square is gradient-free: on the network's
+        // channels-last copy where it has one (models/forward_copy.rs);
+        // callers score the result on the network itself.
+        let outcome = on_forward_copy(|| {
+            self.attack_runs(net, x, y, ctx, stop_after, &mut |k, it| {
+                report(Work {
+                    done: (k * iterations + it) as u64,
+                    total,
+                })
             })
         });
         report(Work { done: total, total });
         outcome
     }
 
-    /// The restarts; `report` gets (restart, iterations done in it). Their
-    /// passes (all gradient-free) run on the network's channels-last copy
-    /// where it has one (models/forward_copy.rs); callers score the result
-    /// on the network itself.
+    /// The restarts; `report` gets (restart, iterations done in it).
     fn attack_runs(
-        &self,
-        net: &dyn Classifier,
-        x: &Tensor,
-        y: &Tensor,
-        ctx: &AttackContext,
-        stop_after: usize,
-        report: &mut dyn FnMut(usize, usize),
-    ) -> SquareOutcome {
-        on_forward_copy(|| self.attack_runs_here(net, x, y, ctx, stop_after, report))
-    }
-
-    fn attack_runs_here(
         &self,
         net: &dyn Classifier,
         x: &Tensor,

@@ -8,6 +8,7 @@ use super::normalize::Normalized;
 use super::report::EvalReport;
 use super::request::{images_digest, EvalRequest};
 use super::table::{attack_table, ResumeSettings, TableSettings};
+use crate::attacks::AttackSpec;
 use crate::data::Split;
 use crate::error::Result;
 use crate::models::forward_copy::{channels_last_copy, WithForwardCopy};
@@ -48,10 +49,15 @@ pub fn evaluate_attacks(
         }
     };
     // Square's passes on a channels-last copy of the weights (CPU only;
-    // models/forward_copy.rs says why and what it changes).
-    let net = WithForwardCopy::on_cpu(normalized(m.net), device, || {
-        channels_last_copy(&req.model, req.num_classes, shape, &m.vs).map(normalized)
-    })?;
+    // models/forward_copy.rs says why and what it changes), made only when
+    // a Square will run: the copy doubles the weights' memory.
+    let net = if req.attacks.iter().any(AttackSpec::runs_square) {
+        WithForwardCopy::on_cpu(normalized(m.net), device, || {
+            channels_last_copy(&req.model, req.num_classes, shape, &m.vs).map(normalized)
+        })?
+    } else {
+        normalized(m.net)
+    };
     let run = req.run.as_ref().map(|r| {
         (
             r.eval.clone(),
