@@ -14,6 +14,8 @@
 use crate::config::{MemoryFormat, Precision};
 use crate::models::{Classifier, Mode};
 use crate::optim::Sgd;
+// The layout helpers live below models (nn/layout.rs), which use them too.
+pub use crate::nn::layout::{channels_last, is_channels_last};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 mod ffi {
@@ -118,23 +120,6 @@ pub fn tf32_allowed() -> bool {
 pub fn tf32_allowed_cudnn() -> bool {
     // SAFETY: no pointers; exceptions caught in the shim.
     unsafe { ffi::st_allow_tf32_cudnn() != 0 }
-}
-
-/// `t` in channels-last layout when it is 4-d (NCHW shape, NHWC strides, as
-/// PyTorch's `contiguous(memory_format=torch.channels_last)`); otherwise `t`.
-pub fn channels_last(t: &Tensor) -> Tensor {
-    if t.dim() == 4 {
-        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-    } else {
-        t.shallow_clone()
-    }
-}
-
-/// Whether a 4-d tensor has channels-last strides (NHWC order is dense;
-/// as in libtorch, strides of size-1 dims do not count, so a 1-channel
-/// tensor is both contiguous and channels-last).
-pub fn is_channels_last(t: &Tensor) -> bool {
-    t.dim() == 4 && t.permute([0, 2, 3, 1]).is_contiguous()
 }
 
 /// Puts every 4-d variable (conv weights) of `vs` in `format`, in place

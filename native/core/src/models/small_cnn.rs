@@ -5,6 +5,7 @@
 
 use super::{Classifier, Mode};
 use crate::nn::init::torch_default_linear;
+use crate::nn::max_pool::max_pool2d;
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
 
@@ -68,8 +69,8 @@ impl Classifier for SmallCnn {
             let _ = t.relu_();
             t
         };
-        let h = relu(c2.forward(&relu(c1.forward(xs)))).max_pool2d_default(2);
-        let h = relu(c4.forward(&relu(c3.forward(&h)))).max_pool2d_default(2);
+        let h = max_pool2d(&relu(c2.forward(&relu(c1.forward(xs)))), 2);
+        let h = max_pool2d(&relu(c4.forward(&relu(c3.forward(&h)))), 2);
         let h = relu(f1.forward(&h.flatten(1, -1))).dropout(self.dropout, mode.is_train());
         f3.forward(&relu(f2.forward(&h)))
     }

@@ -2,5 +2,7 @@
 
 pub mod batch_norm;
 pub mod init;
+pub mod layout;
+pub mod max_pool;
 
 pub use batch_norm::BatchNorm2d;
