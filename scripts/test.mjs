@@ -9,14 +9,26 @@ import { cargoTarget } from './cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 import { ensureTestPackages } from './python-test-deps.mjs';
 
-// libtorch's OpenMP threads wait passively here: the test files run side by
-// side, each with libtorch processes of two threads on two cores, and
-// spinning threads take each other's time. Two concurrent ST-step benches
-// measured 14 images/s each with libgomp's default spin, 23 with st-native's
-// bounded spin (GOMP_SPINCOUNT=20000) and 35 passive. The addon keeps a
-// policy the environment chose, and child processes inherit it.
-const openmp = process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined ? { OMP_WAIT_POLICY: 'PASSIVE' } : {};
-const run = (cmd, args, env = {}) =>
+// How libtorch's OpenMP threads wait, per stage, unless the environment
+// chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT set: kept everywhere; child
+// processes inherit it).
+// - ava: passively. Its test files run side by side, each with libtorch
+//   processes of two threads on two cores, and spinning threads take each
+//   other's time: two concurrent ST-step benches measured 14 images/s each
+//   with libgomp's default spin, 23 with st-native's bounded spin and 35
+//   passive, and an ava run with the bounded spin had finished 167 of 303
+//   tests after 1,320 s where the passive one finished all in 842 s.
+// - Rust tests: st-native's own bounded spin (GOMP_SPINCOUNT=20000). They run
+//   one test binary at a time, on tiny models whose operations are short, so
+//   a passive thread's sleep and wake-up per parallel region dominates: the
+//   AutoAttack test binary took 96.5 s passive, 33.6 s with the bounded spin
+//   (a tiny BatchNorm ResNet's AutoAttack 54.4 s against 13.1 s), and the
+//   Rust stage's tests about 170 s against 90 s, compilation aside
+//   (2-core machine, alone).
+const userChoseOpenmp = process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined;
+const passive = userChoseOpenmp ? {} : { OMP_WAIT_POLICY: 'PASSIVE' };
+const boundedSpin = userChoseOpenmp ? {} : { GOMP_SPINCOUNT: '20000' };
+const run = (cmd, args, env = {}, openmp = passive) =>
   execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith({ ...openmp, ...env }) });
 
 // One line per stage with its time, at the end (and as each stage ends).
@@ -40,7 +52,7 @@ stageDone('format and lint');
 // beside st-core, which has no Rust tests of its own): cargo reuses the
 // dependencies `npm ci` compiled (scripts/cargo-target.mjs) and compiles only
 // st-core's tests.
-run('cargo', ['test', '--release', ...cargoTarget, '-p', 'st-core', '-p', 'st-native'], libtorch.env);
+run('cargo', ['test', '--release', ...cargoTarget, '-p', 'st-core', '-p', 'st-native'], libtorch.env, boundedSpin);
 stageDone('Rust tests');
 // Parity with an independent PyTorch implementation on the same libtorch:
 // the batched ST step (inner points, loss, gradients, BatchNorm statistics)
