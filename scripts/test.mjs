@@ -8,6 +8,8 @@ import path from 'node:path';
 import { cargoTarget } from './cargo-target.mjs';
 import { envWith, resolveLibtorch, root } from './libtorch.mjs';
 import { ensureTestPackages } from './python-test-deps.mjs';
+// Built by `npm test`'s build step before this script runs.
+import { OPENMP_SPIN_ROUNDS } from '../dist/ts/native-loader.js';
 
 // How libtorch's OpenMP threads wait, per stage, unless the environment
 // chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT set: kept everywhere; child
@@ -18,7 +20,8 @@ import { ensureTestPackages } from './python-test-deps.mjs';
 //   with libgomp's default spin, 23 with st-native's bounded spin and 35
 //   passive, and an ava run with the bounded spin had finished 167 of 303
 //   tests after 1,320 s where the passive one finished all in 842 s.
-// - Rust tests: st-native's own bounded spin (GOMP_SPINCOUNT=20000). They run
+// - Rust tests: st-native's own bounded spin (GOMP_SPINCOUNT=OPENMP_SPIN_ROUNDS,
+//   what the addon sets when it loads). They run
 //   one test binary at a time, on tiny models whose operations are short, so
 //   a passive thread's sleep and wake-up per parallel region dominates: the
 //   AutoAttack test binary took 96.5 s passive, 33.6 s with the bounded spin
@@ -27,7 +30,7 @@ import { ensureTestPackages } from './python-test-deps.mjs';
 //   (2-core machine, alone).
 const userChoseOpenmp = process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined;
 const passive = userChoseOpenmp ? {} : { OMP_WAIT_POLICY: 'PASSIVE' };
-const boundedSpin = userChoseOpenmp ? {} : { GOMP_SPINCOUNT: '20000' };
+const boundedSpin = userChoseOpenmp ? {} : { GOMP_SPINCOUNT: OPENMP_SPIN_ROUNDS };
 const run = (cmd, args, env = {}, openmp = passive) =>
   execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: envWith({ ...openmp, ...env }) });
 
